@@ -1,0 +1,83 @@
+"""unidl: one model description, any deep-learning framework."""
+
+from .api import build, evaluate, fit, load, predict, save
+from .data import Dataset
+from .errors import (
+    BackendError,
+    BackendImportError,
+    BackendNotFoundError,
+    DataError,
+    DeviceError,
+    ModelFormatError,
+    NotSupportedError,
+    ShapeMismatchError,
+    SpecError,
+    UnidlError,
+    UnknownNameError,
+)
+from .model import Model
+from .registry import BackendInfo, available_backends, backend_names
+from .spec import (
+    SGD,
+    Activation,
+    Adadelta,
+    Adagrad,
+    Adam,
+    AdamW,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    Loss,
+    MaxPool2D,
+    RMSprop,
+    Sequential,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "Activation",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "AvgPool2D",
+    "BackendError",
+    "BackendImportError",
+    "BackendInfo",
+    "BackendNotFoundError",
+    "BatchNorm",
+    "Conv2D",
+    "DataError",
+    "Dataset",
+    "Dense",
+    "DeviceError",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "Loss",
+    "MaxPool2D",
+    "Model",
+    "ModelFormatError",
+    "NotSupportedError",
+    "RMSprop",
+    "Sequential",
+    "ShapeMismatchError",
+    "SpecError",
+    "UnidlError",
+    "UnknownNameError",
+    "__version__",
+    "available_backends",
+    "backend_names",
+    "build",
+    "evaluate",
+    "fit",
+    "load",
+    "predict",
+    "save",
+]

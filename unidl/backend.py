@@ -1,0 +1,144 @@
+"""The backend contract: the one thing a framework plugin implements.
+
+A plugin registers, in the entry-point group ``unidl.backends``, a zero-argument callable
+(usually its backend class) that returns an object satisfying :class:`Backend`. The core owns
+what training means (see DESIGN.md): it validates the spec and data, generates the initial
+weights, the batch order of every epoch, the loss/metric definitions and the history; the
+backend owns tensors, devices, autograd and optimizer kernels, and follows the plan.
+
+Conformance is proven by ``unidl.testing``'s suite, not by ``isinstance``: these are static
+``typing.Protocol`` classes for type checkers and for readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from .data import EpochPlan, SampleSource
+from .spec.model import Sequential
+from .spec.training import Loss, Optimizer
+
+__all__ = ["Backend", "BackendModel", "EpochResult", "TrainingSetup", "Weights"]
+
+Weights = Mapping[str, npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What the core decided about training, for :meth:`BackendModel.configure`.
+
+    ``logits_loss``: when True the model ends in softmax/sigmoid while the loss is a
+    cross-entropy on probabilities; the backend must compute the loss from the final layer's
+    *pre-activation* output with ``from_logits`` semantics (numerically stable, and exactly
+    the same value). ``seed`` seeds the backend's own randomness (dropout masks).
+    """
+
+    loss: Loss
+    optimizer: Optimizer
+    logits_loss: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """What one training epoch returns.
+
+    ``loss``: the mean of per-batch losses weighted by batch size (i.e. the mean loss per
+    sample over the epoch, each measured at the weights before its batch's update).
+    ``outputs``: when asked for, the model's outputs in training mode for every sample, in
+    the plan's order, *after* the final activation (what ``predict`` would return).
+    """
+
+    loss: float
+    outputs: npt.NDArray[np.float32] | None = None
+
+
+class BackendModel(Protocol):
+    """A built model living on one backend and one device."""
+
+    @property
+    def device(self) -> str:
+        """The canonical device string the model lives on (``"cpu"``, ``"cuda:0"``, ...)."""
+        ...
+
+    def get_weights(self) -> dict[str, npt.NDArray[np.float32]]:
+        """Canonical weights ``"<layer>/<param>"`` in Keras layout, as numpy arrays."""
+        ...
+
+    def set_weights(self, weights: Weights) -> None:
+        """Load canonical weights (the core has checked names and shapes)."""
+        ...
+
+    def predict(self, x: npt.NDArray[Any], batch_size: int) -> npt.NDArray[np.float32]:
+        """Inference-mode outputs (dropout off, BatchNorm moving statistics)."""
+        ...
+
+    def configure(self, setup: TrainingSetup) -> None:
+        """Prepare loss and a fresh optimizer; called before the first epoch of a fit."""
+        ...
+
+    def train_epoch(self, data: SampleSource, plan: EpochPlan,
+                    collect_outputs: bool) -> EpochResult:
+        """Run one epoch: one optimizer step per batch of ``plan``, in order.
+
+        ``data`` is an :class:`~unidl.data.ArrayData` (fast path: keep arrays on the device)
+        or any other ``SampleSource`` (call ``data.take(batch_indices)``).
+        """
+        ...
+
+    def export(self, path: str, format: str) -> None:
+        """Write a native artifact (e.g. a torch ``state_dict`` or a ``.keras`` file)."""
+        ...
+
+
+class Backend(Protocol):
+    """A framework plugin. ``name`` must equal the entry-point name it registers."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str:
+        """Version of the framework it drives (shown by ``unidl.available_backends()``)."""
+        ...
+
+    @property
+    def native_formats(self) -> tuple[str, ...]:
+        """Formats accepted by :meth:`BackendModel.export`, e.g. ``("torch",)``."""
+        ...
+
+    def available_devices(self) -> list[str]:
+        """Canonical device strings usable now, best first, e.g. ``["cuda:0", "cpu"]``."""
+        ...
+
+    def build(self, spec: Sequential, weights: Weights, device: str) -> BackendModel:
+        """Create the model for ``spec`` on ``device`` with the given canonical weights."""
+        ...
+
+
+def check_weights(expected: Mapping[str, tuple[int, ...]], weights: Weights,
+                  where: str) -> dict[str, npt.NDArray[np.float32]]:
+    """Validate canonical weights against the spec's parameter shapes (core-side)."""
+    from .errors import ShapeMismatchError
+
+    missing = [k for k in expected if k not in weights]
+    extra = [k for k in weights if k not in expected]
+    if missing or extra:
+        raise ShapeMismatchError(
+            f"{where}: weight names do not match the model; missing {missing[:5]}, "
+            f"unexpected {extra[:5]}"
+        )
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    for k, shape in expected.items():
+        value = np.asarray(weights[k])
+        if value.shape != tuple(shape):
+            raise ShapeMismatchError(
+                f"{where}: weight {k!r} has shape {value.shape}, the model expects {shape}"
+            )
+        out[k] = np.ascontiguousarray(value, dtype=np.float32)
+    return out

@@ -1,0 +1,93 @@
+"""The exception hierarchy: every failure a user can cause is a ``UnidlError``.
+
+Messages say what was wrong, where (spec field path, data array and shape, plugin) and
+what would fix it. Subclasses also inherit the matching builtin (``ValueError``,
+``ImportError``, ...) so code written against plain Python keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "BackendError",
+    "BackendImportError",
+    "BackendNotFoundError",
+    "DataError",
+    "DeviceError",
+    "ModelFormatError",
+    "NotSupportedError",
+    "ShapeMismatchError",
+    "SpecError",
+    "UnidlError",
+    "UnknownNameError",
+    "suggest",
+]
+
+
+class UnidlError(Exception):
+    """Base class of every error unidl raises on purpose."""
+
+
+class SpecError(UnidlError, ValueError):
+    """A model or training description is invalid; ``path`` names the field."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class UnknownNameError(SpecError, KeyError):
+    """A name (layer, activation, loss, optimizer, metric, ...) is not known."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], path: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown {kind} {name!r}.{suggest(name, self.known)} Known {kind}s: "
+            + ", ".join(self.known),
+            path,
+        )
+
+    def __str__(self) -> str:  # KeyError would repr() the message otherwise
+        return str(self.args[0])
+
+
+class DataError(UnidlError, ValueError):
+    """Training or inference data is unusable (empty, NaN, wrong labels, ...)."""
+
+
+class ShapeMismatchError(DataError):
+    """Data does not have the shape the model expects; the message names both."""
+
+
+class DeviceError(UnidlError, ValueError):
+    """A device string is malformed or names a device that is not available."""
+
+
+class BackendError(UnidlError):
+    """A backend plugin misbehaved or cannot be used."""
+
+
+class BackendNotFoundError(BackendError, LookupError):
+    """No installed backend has the requested name."""
+
+
+class BackendImportError(BackendError, ImportError):
+    """A backend is installed but its plugin failed to load."""
+
+
+class NotSupportedError(BackendError, NotImplementedError):
+    """The backend does not support a feature the spec or call asks for."""
+
+
+class ModelFormatError(UnidlError, OSError):
+    """A saved model directory is missing, incomplete, corrupted or too new."""
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest known name, or ``""``."""
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,190 @@
+"""``Sequential``: an ordered stack of layer specs, validated and shape-checked at build.
+
+Construction resolves everything a backend needs: unique, stable layer names (given, or
+generated like Keras: ``dense``, ``dense_1``, ...), every layer's input and output shape and
+the canonical parameter list. A backend never re-derives these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ..errors import SpecError
+from .layers import Activation, Conv2D, Dense, Input, Layer, ParamInfo, Shape
+
+__all__ = ["LayerShapes", "Sequential"]
+
+
+@dataclass(frozen=True)
+class LayerShapes:
+    """A layer with its resolved name and its per-sample input and output shapes."""
+
+    layer: Layer
+    name: str
+    input_shape: Shape
+    output_shape: Shape
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """A linear stack of layers; the first must be :class:`~unidl.Input`."""
+
+    layers: Sequence[Layer]
+    name: str = "sequential"
+
+    def __post_init__(self) -> None:
+        layers: object = self.layers
+        if isinstance(layers, Layer) or not isinstance(layers, Iterable):
+            raise SpecError("must be a list of layers, e.g. [unidl.Input((8,)), "
+                            "unidl.Dense(1)]", "Sequential.layers")
+        layers = tuple(layers)
+        if not layers:
+            raise SpecError("is empty; start with unidl.Input(shape)", "Sequential.layers")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                hint = " (did you forget to call it, e.g. unidl.Flatten()?)" if isinstance(
+                    layer, type) else ""
+                raise SpecError(f"is {layer!r}, not a unidl layer{hint}",
+                                f"Sequential.layers[{i}]")
+        if not isinstance(layers[0], Input):
+            raise SpecError(
+                f"the first layer must be unidl.Input(shape), got {layers[0].kind}; "
+                "add unidl.Input((n_features,)) in front",
+                "Sequential.layers[0]",
+            )
+        for i, layer in enumerate(layers[1:], start=1):
+            if isinstance(layer, Input):
+                raise SpecError("Input may only be the first layer of a Sequential",
+                                f"Sequential.layers[{i}]")
+        object.__setattr__(self, "layers", _assign_names(layers))
+        _ = self.layer_shapes  # infer shapes now so a bad spec fails at construction
+
+    # -- structure ------------------------------------------------------------------
+    @property
+    def input(self) -> Input:
+        first = self.layers[0]
+        assert isinstance(first, Input)
+        return first
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input.shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layer_shapes[-1].output_shape if self.layer_shapes else self.input_shape
+
+    @cached_property
+    def layer_shapes(self) -> tuple[LayerShapes, ...]:
+        """Every layer after the Input with its name and shapes, in order."""
+        out: list[LayerShapes] = []
+        shape = self.input_shape
+        for i, layer in enumerate(self.layers[1:], start=1):
+            try:
+                new = layer.output_shape(shape)
+            except SpecError as e:
+                raise SpecError(f"{e} (input shape {shape})",
+                                f"Sequential.layers[{i}] ({layer.layer_name})") from None
+            out.append(LayerShapes(layer, layer.layer_name, shape, new))
+            shape = new
+        return tuple(out)
+
+    @cached_property
+    def params(self) -> dict[str, ParamInfo]:
+        """Canonical parameters ``"<layer>/<param>"`` in a stable order."""
+        return {
+            f"{ls.name}/{pname}": info
+            for ls in self.layer_shapes
+            for pname, info in ls.layer.params(ls.input_shape).items()
+        }
+
+    def count_params(self, trainable_only: bool = False) -> int:
+        return sum(
+            math.prod(p.shape) for p in self.params.values() if p.trainable or not trainable_only
+        )
+
+    @property
+    def final_activation(self) -> str:
+        """The activation the model ends with (``"linear"`` if none)."""
+        last = self.layers[-1]
+        if isinstance(last, (Dense, Conv2D, Activation)):
+            return str(last.activation)
+        return "linear"
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    # -- presentation -----------------------------------------------------------------
+    def summary(self) -> str:
+        """A table of layers, output shapes and parameter counts (like Keras')."""
+        rows = [(f"{self.input.layer_name} (Input)", _fmt(self.input_shape), "0")]
+        for ls in self.layer_shapes:
+            n = sum(math.prod(p.shape) for p in ls.layer.params(ls.input_shape).values())
+            rows.append((f"{ls.name} ({ls.layer.kind})", _fmt(ls.output_shape), f"{n:,}"))
+        widths = [max(len(r[i]) for r in [("Layer (type)", "Output shape", "Param #"), *rows])
+                  for i in range(3)]
+        line = "  ".join("-" * w for w in widths)
+
+        def fmt(r: tuple[str, str, str]) -> str:
+            return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
+
+        total, trainable = self.count_params(), self.count_params(trainable_only=True)
+        return "\n".join([
+            f'Model: "{self.name}"', line, fmt(("Layer (type)", "Output shape", "Param #")),
+            line, *map(fmt, rows), line,
+            f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+        ])
+
+    # -- serialisation (see unidl.spec.serialize) -------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        from .serialize import model_to_dict
+        return model_to_dict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        from .serialize import to_json
+        return to_json(self, indent)
+
+    def to_yaml(self) -> str:
+        from .serialize import to_yaml
+        return to_yaml(self)
+
+
+def _fmt(shape: Shape) -> str:
+    return str((None, *shape))
+
+
+def _assign_names(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """Give unnamed layers Keras-style names, skipping names the user already took."""
+    taken: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        name = getattr(layer, "name", None)
+        if name is not None:
+            if name in taken:
+                raise SpecError(f"duplicate layer name {name!r} (also used by layers"
+                                f"[{taken[name]}]); layer names must be unique",
+                                f"Sequential.layers[{i}].name")
+            taken[name] = i
+    counts: dict[str, int] = {}
+    named: list[Layer] = []
+    for layer in layers:
+        if getattr(layer, "name", None) is None:
+            prefix = layer.name_prefix
+            while True:
+                n = counts.get(prefix, 0)
+                counts[prefix] = n + 1
+                candidate = prefix if n == 0 else f"{prefix}_{n}"
+                if candidate not in taken:
+                    break
+            taken[candidate] = -1
+            layer = dataclasses.replace(layer, name=candidate)  # type: ignore[call-arg]
+        named.append(layer)
+    return tuple(named)

@@ -1,0 +1,100 @@
+"""Specs as plain data: dicts, JSON and YAML, with errors that point at the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from ..errors import SpecError, UnknownNameError
+from .layers import LAYER_TYPES, Layer
+from .model import Sequential
+
+__all__ = [
+    "SPEC_FORMAT",
+    "from_dict",
+    "from_json",
+    "from_yaml",
+    "layer_from_config",
+    "model_to_dict",
+    "to_json",
+    "to_yaml",
+]
+
+#: Bumped when a spec written by this version cannot be read by older ones.
+SPEC_FORMAT: Final = 1
+
+
+def layer_from_config(config: object, path: str) -> Layer:
+    if not isinstance(config, dict):
+        raise SpecError(f"must be a mapping with a 'class' key, got {config!r}", path)
+    config = dict(config)
+    kind = config.pop("class", None)
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        raise UnknownNameError("layer", str(kind), LAYER_TYPES, f"{path}.class")
+    cls = LAYER_TYPES[kind]
+    if "shape" in config and isinstance(config["shape"], list):
+        config["shape"] = tuple(config["shape"])
+    try:
+        return cls(**config)
+    except TypeError as e:  # unknown or missing keyword
+        raise SpecError(f"{e}".replace("__init__()", kind), path) from None
+    except SpecError as e:
+        raise SpecError(str(e), path) from None
+
+
+def model_to_dict(model: Sequential) -> dict[str, Any]:
+    return {
+        "unidl_spec": SPEC_FORMAT,
+        "class": "Sequential",
+        "name": model.name,
+        "layers": [layer.to_config() for layer in model.layers],
+    }
+
+
+def from_dict(data: object) -> Sequential:
+    """Build a model spec from :func:`model_to_dict` output (or hand-written YAML)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", "spec")
+    version = data.get("unidl_spec", SPEC_FORMAT)
+    if not isinstance(version, int) or version > SPEC_FORMAT:
+        raise SpecError(f"spec format {version!r} is newer than this unidl understands "
+                        f"({SPEC_FORMAT}); upgrade unidl", "spec.unidl_spec")
+    kind = data.get("class", "Sequential")
+    if kind != "Sequential":
+        raise UnknownNameError("model class", str(kind), ("Sequential",), "spec.class")
+    layers = data.get("layers")
+    if not isinstance(layers, list):
+        raise SpecError("must be a list of layer mappings", "spec.layers")
+    built = [layer_from_config(c, f"spec.layers[{i}]") for i, c in enumerate(layers)]
+    return Sequential(built, name=str(data.get("name", "sequential")))
+
+
+def to_json(model: Sequential, indent: int | None = 2) -> str:
+    return json.dumps(model_to_dict(model), indent=indent)
+
+
+def from_json(text: str) -> Sequential:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+                        "spec") from None
+    return from_dict(data)
+
+
+def to_yaml(model: Sequential) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(model_to_dict(model), sort_keys=False))
+
+
+def from_yaml(text: str) -> Sequential:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"invalid YAML{where}: {getattr(e, 'problem', e)}", "spec") from None
+    return from_dict(data)

@@ -1,0 +1,281 @@
+"""Loss and optimizer specs. Each hyper-parameter has exactly one meaning, written here.
+
+Frameworks disagree on defaults and even formulas (Adam's epsilon placement, RMSprop's
+rho, BatchNorm's momentum). unidl fixes one definition per optimizer, documented in the
+class docstring, and every backend maps it exactly. Where the two big frameworks disagree,
+the update rule is torch.optim's (the published algorithms) and the defaults are Keras'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from ..errors import SpecError, UnknownNameError
+
+__all__ = [
+    "CROSS_ENTROPY_LOSSES",
+    "LOSSES",
+    "OPTIMIZER_TYPES",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Loss",
+    "Optimizer",
+    "RMSprop",
+    "loss_from",
+    "optimizer_from",
+]
+
+LOSSES: Final = (
+    "mse",
+    "mae",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)
+CROSS_ENTROPY_LOSSES: Final = LOSSES[3:]
+_LOSS_ALIASES: Final = {
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+    "huber_loss": "huber",
+    "bce": "binary_crossentropy",
+    "crossentropy": "categorical_crossentropy",
+}
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss, averaged over the samples of a batch.
+
+    - ``mse``/``mae``: mean over every output element of (y - p)^2 / |y - p|.
+    - ``huber``: 0.5 e^2 if |e| <= delta else delta (|e| - 0.5 delta), mean over elements.
+    - ``binary_crossentropy``: mean over elements of -(y log p + (1-y) log(1-p)); with
+      ``from_logits=True`` the model outputs logits and p = sigmoid(logit).
+    - ``categorical_crossentropy``: -sum_k y_k log p_k per sample (one-hot or soft y).
+    - ``sparse_categorical_crossentropy``: -log p_y per sample, y a class index.
+
+    When the model ends in softmax (sigmoid) and ``from_logits`` is False, backends compute
+    the cross-entropy from the pre-activation logits, so it is exact and never log(0).
+    """
+
+    name: str
+    from_logits: bool = False
+    delta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise UnknownNameError("loss", repr(self.name), LOSSES, "loss")
+        name = _LOSS_ALIASES.get(self.name.lower(), self.name.lower())
+        if name not in LOSSES:
+            raise UnknownNameError("loss", self.name, LOSSES, "loss")
+        object.__setattr__(self, "name", name)
+        if not isinstance(self.from_logits, bool):
+            raise SpecError(f"must be True or False, got {self.from_logits!r}",
+                            "loss.from_logits")
+        if self.from_logits and name not in CROSS_ENTROPY_LOSSES:
+            raise SpecError(f"from_logits only applies to cross-entropy losses, not {name!r}",
+                            "loss.from_logits")
+        if not isinstance(self.delta, (int, float)) or self.delta <= 0:
+            raise SpecError(f"must be > 0, got {self.delta!r}", "loss.delta")
+
+    @property
+    def is_cross_entropy(self) -> bool:
+        return self.name in CROSS_ENTROPY_LOSSES
+
+    def to_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Base of optimizer specs; ``lr`` is the learning rate."""
+
+    lr: float = 1e-3
+    kind: ClassVar[str] = "Optimizer"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            path = f"{self.kind}.{f.name}"
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise SpecError(f"must be True or False, got {value!r}", path)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError(f"must be a number, got {value!r}", path)
+            object.__setattr__(self, f.name, float(value))
+        if not self.lr > 0:
+            raise SpecError(f"must be > 0, got {self.lr!r}", f"{self.kind}.lr")
+        self._check()
+
+    def _check(self) -> None:
+        """Subclasses validate their ranges here."""
+
+    def _in_unit(self, field: str, closed_low: bool = True) -> None:
+        v = getattr(self, field)
+        ok = (0.0 <= v < 1.0) if closed_low else (0.0 < v < 1.0)
+        if not ok:
+            lo = "[0" if closed_low else "(0"
+            raise SpecError(f"must be in {lo}, 1), got {v!r}", f"{self.kind}.{field}")
+
+    def _positive(self, field: str, allow_zero: bool = False) -> None:
+        v = getattr(self, field)
+        if v < 0 or (v == 0 and not allow_zero):
+            raise SpecError(f"must be {'>=' if allow_zero else '>'} 0, got {v!r}",
+                            f"{self.kind}.{field}")
+
+    def to_config(self) -> dict[str, Any]:
+        return {"class": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class SGD(Optimizer):
+    """Stochastic gradient descent, torch's momentum form.
+
+    ``v = momentum * v + g``; ``p -= lr * v`` (nesterov: ``p -= lr * (g + momentum * v)``).
+    With a constant learning rate this equals Keras' ``v = m v - lr g; p += v``.
+    """
+
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    kind: ClassVar[str] = "SGD"
+
+    def _check(self) -> None:
+        self._in_unit("momentum")
+        if self.nesterov and self.momentum == 0:
+            raise SpecError("nesterov=True needs momentum > 0", "SGD.nesterov")
+
+
+@dataclass(frozen=True)
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): bias-corrected moments, ``p -= lr * m^ / (sqrt(v^) + epsilon)``.
+
+    epsilon is added to the *bias-corrected* sqrt(v^) (torch's placement; Keras adds it to
+    the uncorrected one). Default epsilon 1e-7 (Keras'; torch's is 1e-8).
+    """
+
+    lr: float = 1e-3
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    amsgrad: bool = False
+    kind: ClassVar[str] = "Adam"
+
+    def _check(self) -> None:
+        self._in_unit("beta_1")
+        self._in_unit("beta_2")
+        self._positive("epsilon")
+
+
+@dataclass(frozen=True)
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p -= lr * weight_decay * p`` before the Adam step."""
+
+    weight_decay: float = 0.01
+    kind: ClassVar[str] = "AdamW"
+
+    def _check(self) -> None:
+        super()._check()
+        self._positive("weight_decay", allow_zero=True)
+
+
+@dataclass(frozen=True)
+class RMSprop(Optimizer):
+    """RMSprop: ``v = rho v + (1 - rho) g^2``; ``p -= lr * g / (sqrt(v) + epsilon)``.
+
+    ``centered`` subtracts the squared running mean of g inside the sqrt; ``momentum`` keeps
+    ``b = momentum b + g / (sqrt(v) + eps)`` and steps ``p -= lr b``. rho 0.9 (Keras; torch's
+    alpha defaults to 0.99).
+    """
+
+    lr: float = 1e-3
+    rho: float = 0.9
+    momentum: float = 0.0
+    epsilon: float = 1e-7
+    centered: bool = False
+    kind: ClassVar[str] = "RMSprop"
+
+    def _check(self) -> None:
+        self._in_unit("rho")
+        self._in_unit("momentum")
+        self._positive("epsilon")
+
+
+@dataclass(frozen=True)
+class Adagrad(Optimizer):
+    """Adagrad: ``s += g^2``; ``p -= lr * g / (sqrt(s) + epsilon)``, s starts at
+    ``initial_accumulator_value`` (Keras' 0.1; torch's is 0)."""
+
+    lr: float = 1e-3
+    initial_accumulator_value: float = 0.1
+    epsilon: float = 1e-7
+    kind: ClassVar[str] = "Adagrad"
+
+    def _check(self) -> None:
+        self._positive("initial_accumulator_value", allow_zero=True)
+        self._positive("epsilon")
+
+
+@dataclass(frozen=True)
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler): ``v = rho v + (1-rho) g^2``;
+    ``d = sqrt(u + eps) / sqrt(v + eps) * g``; ``u = rho u + (1-rho) d^2``; ``p -= lr d``.
+    Defaults are Keras': lr 1e-3, rho 0.95, epsilon 1e-7 (torch: 1.0, 0.9, 1e-6)."""
+
+    lr: float = 1e-3
+    rho: float = 0.95
+    epsilon: float = 1e-7
+    kind: ClassVar[str] = "Adadelta"
+
+    def _check(self) -> None:
+        self._in_unit("rho")
+        self._positive("epsilon")
+
+
+OPTIMIZER_TYPES: Final[dict[str, type[Optimizer]]] = {
+    cls.kind.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta)
+}
+
+
+def optimizer_from(value: object, path: str = "optimizer") -> Optimizer:
+    """Accept an optimizer spec, a name (``"adam"``) or a config dict."""
+    if isinstance(value, Optimizer):
+        return value
+    if isinstance(value, str):
+        cls = OPTIMIZER_TYPES.get(value.lower())
+        if cls is None:
+            raise UnknownNameError("optimizer", value, OPTIMIZER_TYPES, path)
+        return cls()
+    if isinstance(value, dict):
+        config = dict(value)
+        name = str(config.pop("class", ""))
+        cls = OPTIMIZER_TYPES.get(name.lower())
+        if cls is None:
+            raise UnknownNameError("optimizer", name, OPTIMIZER_TYPES, f"{path}.class")
+        try:
+            return cls(**config)
+        except TypeError as e:
+            raise SpecError(str(e), path) from None
+    raise SpecError(f"must be an optimizer such as unidl.Adam(lr=1e-3) or a name such as "
+                    f"'adam', got {value!r}", path)
+
+
+def loss_from(value: object, path: str = "loss") -> Loss:
+    """Accept a :class:`Loss`, a name (``"mse"``) or a config dict."""
+    if isinstance(value, Loss):
+        return value
+    if isinstance(value, str):
+        return Loss(value)
+    if isinstance(value, dict):
+        try:
+            return Loss(**value)
+        except TypeError as e:
+            raise SpecError(str(e), path) from None
+    raise SpecError(f"must be a loss name such as 'mse' or unidl.Loss(...), got {value!r}",
+                    path)
