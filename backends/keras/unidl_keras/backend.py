@@ -1,0 +1,35 @@
+"""``KerasBackend``: the entry point ``unidl.backends: keras`` resolves to."""
+
+from __future__ import annotations
+
+from unidl.backend import Weights
+from unidl.spec import Sequential
+
+from ._runtime import keras, tf
+from .devices import available_devices
+from .export import FORMATS
+from .model import KerasModel
+
+__all__ = ["KerasBackend"]
+
+
+class KerasBackend:
+    """Satisfies ``unidl.backend.Backend``: Keras 3 running on TensorFlow."""
+
+    @property
+    def name(self) -> str:
+        return "keras"
+
+    @property
+    def version(self) -> str:
+        return f"keras {keras.__version__}, tensorflow {tf.__version__}"
+
+    @property
+    def native_formats(self) -> tuple[str, ...]:
+        return FORMATS
+
+    def available_devices(self) -> list[str]:
+        return available_devices()
+
+    def build(self, spec: Sequential, weights: Weights, device: str) -> KerasModel:
+        return KerasModel(spec, weights, device)
