@@ -1,0 +1,8 @@
+"""unidl's PyTorch backend (entry point ``torch`` in group ``unidl.backends``)."""
+
+from .backend import TorchBackend
+from .export import torch_module
+from .model import TorchModel
+
+__all__ = ["TorchBackend", "TorchModel", "torch_module"]
+__version__ = "0.1.0"

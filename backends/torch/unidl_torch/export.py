@@ -1,0 +1,80 @@
+"""Native export: a plain torch ``state_dict`` for people leaving unidl.
+
+``model.export(path, format="torch")`` writes ``torch.save(state_dict)`` where every key is
+``"<layer name>.<torch param>"`` in torch's own layouts:
+
+=============  =====================================================================
+unidl layer    keys (shape)
+=============  =====================================================================
+Dense          ``<name>.weight`` (out, in), ``<name>.bias`` (out,)  -> ``nn.Linear``
+Conv2D         ``<name>.weight`` (out, in, kh, kw), ``<name>.bias`` -> ``nn.Conv2d``
+BatchNorm      ``<name>.weight``, ``.bias``, ``.running_mean``, ``.running_var``
+               -> ``nn.BatchNorm1d``/``nn.BatchNorm2d``
+=============  =====================================================================
+
+(A layer whose name is not a Python identifier is stored as ``layer<index>``, its position
+in ``Sequential.layers``.) To rebuild without unidl, create the stock modules above with
+the same names and ``load_state_dict(state, strict=False)`` (strict also works: BatchNorm
+fills in ``num_batches_tracked``), or per layer::
+
+    state = torch.load("model.pt", weights_only=True)
+    fc = torch.nn.Linear(784, 256)
+    fc.load_state_dict({"weight": state["dense.weight"], "bias": state["dense.bias"]})
+
+and mind three unidl conventions when writing ``forward``:
+
+- inputs are channels-last (N, H, W, C): ``x.permute(0, 3, 1, 2)`` before the first
+  convolution, and ``x.permute(0, 2, 3, 1)`` before ``flatten(1)``, so the flattened order
+  (H, W, C) matches the Dense kernel that follows;
+- ``padding="same"`` is TensorFlow's: pad ``total = max((ceil(n/s)-1)*s + k - n, 0)``
+  with the extra pixel at the bottom/right (``F.pad``), max pooling pads with -inf and
+  average pooling leaves padding out of the mean;
+- BatchNorm uses the spec's ``epsilon`` (default 1e-3, not torch's 1e-5) and, for
+  training, torch ``momentum = 1 - unidl momentum`` (torch updates ``running_var`` with the
+  unbiased variance, unidl with the biased one); activations use unidl's constants
+  (leaky_relu slope 0.2, exact gelu).
+
+Inside Python with unidl installed, :func:`torch_module` rebuilds the exact module.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from unidl import NotSupportedError
+from unidl.spec import Sequential
+
+from .layers import DropoutRng, Net
+
+__all__ = ["FORMATS", "save", "torch_module"]
+
+FORMATS = ("torch",)
+
+
+def save(net: Net, path: str, format: str) -> None:
+    """Write ``net``'s state_dict to ``path`` atomically (a crash keeps the old file)."""
+    if format not in FORMATS:
+        raise NotSupportedError(f"the torch backend exports {FORMATS}, not {format!r}; "
+                                "use unidl's own save() for a portable model")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def torch_module(spec: Sequential, device: str = "cpu") -> torch.nn.Module:
+    """A fresh ``torch.nn.Module`` for ``spec`` (channels-last in and out) whose
+    ``load_state_dict`` accepts an exported file; its weights are uninitialised."""
+    dev = torch.device(device)
+    return Net(spec, DropoutRng(dev), dev)

@@ -1,0 +1,86 @@
+"""unidl's losses in torch, equal to ``unidl.losses`` (the NumPy definitions).
+
+Each loss is one prebuilt function ``(output, target) -> scalar`` chosen once in
+``configure``, so the training step does no dispatching. ``logits=True`` means the output
+holds pre-activation values: the fused softmax/sigmoid path of ``TrainingSetup.logits_loss``
+or ``Loss.from_logits``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from unidl.losses import PROB_CLIP
+from unidl.spec import Loss
+
+__all__ = ["LossFn", "loss_fn"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_LO, _HI = PROB_CLIP, 1.0 - PROB_CLIP
+
+
+def _mse(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(p, t)
+
+
+def _mae(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(p, t)
+
+
+def _huber(delta: float) -> LossFn:
+    def huber(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return F.huber_loss(p, t, delta=delta)
+    return huber
+
+
+# Per-sample means of equal-sized groups average to the mean over all elements, so the
+# element-wise losses reduce with a plain mean.
+
+def _bce_logits(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(z, t)
+
+
+def _bce_probs(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    # unidl's clip, not torch's log clamp at -100. 1 - clip(p) = clip(1 - p), and clipping
+    # 1 - p directly keeps its floor at 1e-7: 1 - 1e-7 itself rounds to 1 - 1.19e-7 in float32.
+    return -(t * p.clamp(_LO, _HI).log() + (1.0 - t) * (1.0 - p).clamp(_LO, _HI).log()).mean()
+
+
+def _cce_logits(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return -(t * F.log_softmax(z, dim=-1)).sum(dim=-1).mean()
+
+
+def _cce_probs(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    q = (p / p.sum(dim=-1, keepdim=True)).clamp(_LO, _HI)  # renormalise, then clip
+    return -(t * q.log()).sum(dim=-1).mean()
+
+
+def _sparse_logits(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(z, t)
+
+
+def _sparse_probs(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.nll_loss(p.clamp(_LO, _HI).log(), t)
+
+
+def loss_fn(loss: Loss, logits: bool) -> LossFn:
+    """The torch function computing ``loss`` as ``unidl.losses.compute_loss`` defines it."""
+    name = loss.name
+    if name == "mse":
+        return _mse
+    if name == "mae":
+        return _mae
+    if name == "huber":
+        return _huber(float(loss.delta))
+    if name == "binary_crossentropy":
+        return _bce_logits if logits else _bce_probs
+    if name == "categorical_crossentropy":
+        return _cce_logits if logits else _cce_probs
+    if name == "sparse_categorical_crossentropy":
+        return _sparse_logits if logits else _sparse_probs
+    from unidl import NotSupportedError
+
+    raise NotSupportedError(f"the torch backend has no loss {name!r}")
