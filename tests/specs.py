@@ -1,0 +1,62 @@
+"""A catalogue of small specs that together use every layer type, option and activation,
+with random canonical weights and inputs for forward-pass checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+import unidl
+from unidl.spec import ACTIVATIONS
+
+Array = npt.NDArray[Any]
+
+
+def _conv_stack(*layers: unidl.spec.Layer, shape: tuple[int, ...] = (7, 9, 3)) -> unidl.Sequential:
+    return unidl.Sequential([unidl.Input(shape), *layers])
+
+
+FORWARD_SPECS: dict[str, unidl.Sequential] = {
+    **{f"dense_{a}": unidl.Sequential([unidl.Input((7,)), unidl.Dense(5, activation=a)])
+       for a in ACTIVATIONS},
+    **{f"activation_{a}": unidl.Sequential([unidl.Input((3, 4)), unidl.Activation(a)])
+       for a in ACTIVATIONS},
+    "dense_rank3_no_bias": unidl.Sequential([unidl.Input((3, 4)),
+                                             unidl.Dense(5, use_bias=False)]),
+    "conv_valid": _conv_stack(unidl.Conv2D(4, 3)),
+    "conv_same_stride2_rect": _conv_stack(unidl.Conv2D(4, (3, 2), strides=2, padding="same",
+                                                       activation="relu", use_bias=False)),
+    "conv_valid_stride_2x1": _conv_stack(unidl.Conv2D(2, (2, 3), strides=(2, 1))),
+    "maxpool_valid": _conv_stack(unidl.MaxPool2D()),
+    "maxpool_same_3_stride2": _conv_stack(unidl.MaxPool2D(3, strides=2, padding="same")),
+    "avgpool_valid_stride1": _conv_stack(unidl.AvgPool2D(2, strides=1)),
+    "avgpool_same": _conv_stack(unidl.AvgPool2D(2, padding="same"), shape=(5, 5, 2)),
+    "batchnorm_dense": unidl.Sequential([unidl.Input((6,)), unidl.BatchNorm(epsilon=1e-2)]),
+    "batchnorm_conv": _conv_stack(unidl.Conv2D(4, 3, padding="same"), unidl.BatchNorm()),
+    "cnn_flatten_dense": _conv_stack(
+        unidl.Conv2D(4, 3, padding="same", activation="relu"), unidl.MaxPool2D(),
+        unidl.BatchNorm(), unidl.Flatten(), unidl.Dropout(0.5),
+        unidl.Dense(3, activation="softmax")),
+}
+
+
+def random_weights(spec: unidl.Sequential, seed: int = 0) -> dict[str, Array]:
+    """Random canonical weights; BatchNorm statistics far from their initial values."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Array] = {}
+    for name, info in spec.params.items():
+        if name.endswith("moving_variance"):
+            v = rng.uniform(0.5, 2.0, info.shape)
+        elif len(info.shape) > 1:
+            v = rng.normal(size=info.shape) / np.sqrt(np.prod(info.shape[:-1]))
+        else:
+            v = rng.normal(scale=0.5, size=info.shape)
+        out[name] = v.astype(np.float32)
+    return out
+
+
+def random_input(spec: unidl.Sequential, n: int = 6, seed: int = 1) -> Array:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, *spec.input_shape)) * 2).astype(np.float32)
