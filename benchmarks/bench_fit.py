@@ -11,7 +11,8 @@ from other processes. Reported: samples/s and the ratio unidl / native (higher i
 
 Native contenders:
 - torch loop: the hand-written loop a careful torch user writes (tensors on the device,
-  a permutation per epoch, slicing, zero_grad/backward/step, loss accumulated on device);
+  a permutation per epoch, slicing, zero_grad/backward/step, loss accumulated on device),
+  with torch's default Adam and with its fused Adam kernel (what unidl-torch uses);
 - torch DataLoader: the seed notes' loop (a Dataset + DataLoader(shuffle=True), loss.item());
 - keras fit: ``keras.Model.fit`` on the same arrays.
 """
@@ -82,7 +83,7 @@ def torch_module(w: Workload) -> Any:
     return torch.nn.Sequential(*layers)
 
 
-def torch_loop_runner(w: Workload, device: str, epochs: int) -> Runner:
+def torch_loop_runner(w: Workload, device: str, epochs: int, fused: bool = False) -> Runner:
     import torch
 
     x, y = w.data()
@@ -92,7 +93,7 @@ def torch_loop_runner(w: Workload, device: str, epochs: int) -> Runner:
     if w.loss == "mse":
         yt = yt.reshape(-1, 1)
     model = torch_module(w).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, fused=fused or None)
     loss_fn = torch.nn.MSELoss() if w.loss == "mse" else torch.nn.CrossEntropyLoss()
 
     def run() -> None:
@@ -195,6 +196,8 @@ def main() -> None:
             if backend == "torch":
                 runners["torch loop (hand-written)"] = torch_loop_runner(w, args.device,
                                                                          args.epochs)
+                runners["torch loop, fused Adam"] = torch_loop_runner(w, args.device,
+                                                                      args.epochs, fused=True)
                 runners["torch DataLoader (seed notes)"] = torch_dataloader_runner(
                     w, args.device, args.epochs)
             elif backend == "keras":

@@ -13,8 +13,14 @@ want=$(cat pyproject.toml backends/*/pyproject.toml constraints.txt requirements
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -c constraints.txt \
-    -e . -e backends/torch -e "backends/keras[cpu]" \
-    -r requirements-dev.txt
+echo "setting up .venv (unidl, unidl-torch, unidl-keras, test tools) ..." >&2
+log=.venv/setup.log
+if ! .venv/bin/python -m pip install --disable-pip-version-check \
+        -c constraints.txt \
+        -e . -e backends/torch -e "backends/keras[cpu]" \
+        -r requirements-dev.txt >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "setup failed; full log in $log" >&2
+    exit 1
+fi
 echo "$want" > "$stamp"

@@ -56,3 +56,8 @@ if _keras.backend.backend() != "tensorflow":
 
 tf: Any = _tf
 keras: Any = _keras
+
+# unidl's parity contract is true float32: TF32 (TensorFlow's default for matmuls and
+# convolutions on Ampere and newer GPUs) has a 10-bit mantissa and breaks the 1e-5 forward
+# parity. This is process-wide in TensorFlow; it changes nothing on CPUs.
+tf.config.experimental.enable_tensor_float_32_execution(False)
