@@ -1,12 +1,21 @@
-"""Shared data for the test matrix: small, shipped with scikit-learn, no downloads."""
+"""Shared fixtures: small datasets shipped with scikit-learn (no downloads) and throwaway
+plugin distributions for registry and pytest-plugin tests."""
 
 from __future__ import annotations
 
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+
+from unidl import registry
+
+pytest_plugins = ["pytester"]
 
 Array = npt.NDArray[Any]
 
@@ -30,3 +39,39 @@ def regression() -> tuple[Array, Array]:
     y = (x @ w + 0.5 * np.sin(x[:, 0]) + 0.05 * rng.normal(size=512)).astype(np.float32)
     return x, y
 
+
+
+GOOD = '''
+from unidl.capabilities import Capabilities
+
+class Backend:
+    name = "{name}"
+    version = "0.0-test"
+    native_formats = ()
+    capabilities = Capabilities(layers={{"Input", "Dense"}})
+    def available_devices(self):
+        return ["cpu"]
+    def build(self, spec, weights, device):
+        raise NotImplementedError
+'''
+
+Plugin = Callable[..., None]
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin]:
+    def make(dist: str, name: str, code: str, target: str = "Backend") -> None:
+        module = f"fake_{dist.replace('-', '_')}"
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(code.format(name=name)))
+        info = tmp_path / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(
+            f"[unidl.backends]\n{name} = {module}:{target}\n")
+        registry.clear_cache()
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield make
+    for mod in [m for m in sys.modules if m.startswith("fake_")]:
+        del sys.modules[mod]
+    registry.clear_cache()

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 import unidl
-
-from .specs import FORWARD_SPECS, random_input, random_weights
+from unidl.testing.cases import FORWARD_SPECS, random_input, random_weights
 
 Pair = tuple[str, str]
 

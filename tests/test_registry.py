@@ -7,46 +7,13 @@ module) into a temporary directory on ``sys.path``, exactly what ``pip install``
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 import unidl
 from unidl import registry
 
-GOOD = '''
-class Backend:
-    name = "{name}"
-    version = "0.0-test"
-    native_formats = ()
-    def available_devices(self):
-        return ["cpu"]
-    def build(self, spec, weights, device):
-        raise NotImplementedError
-'''
-
-Plugin = Callable[..., None]
-
-
-@pytest.fixture
-def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugin]:
-    def make(dist: str, name: str, code: str, target: str = "Backend") -> None:
-        module = f"fake_{dist.replace('-', '_')}"
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(code.format(name=name)))
-        info = tmp_path / f"{dist.replace('-', '_')}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(
-            f"[unidl.backends]\n{name} = {module}:{target}\n")
-        registry.clear_cache()
-
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield make
-    for mod in [m for m in sys.modules if m.startswith("fake_")]:
-        del sys.modules[mod]
-    registry.clear_cache()
+from .conftest import GOOD, Plugin
 
 
 def test_a_plugin_is_discovered_and_loaded_lazily(plugin: Plugin) -> None:
@@ -99,7 +66,7 @@ def test_two_distributions_claiming_one_name_is_an_error_naming_both(plugin: Plu
 def test_plugin_object_missing_protocol_members_is_explained(plugin: Plugin) -> None:
     plugin("unidl-half", "half", "class Backend:\n    name = 'half'\n")
     with pytest.raises(unidl.BackendError, match="missing version, native_formats, "
-                                                 "available_devices, build"):
+                                                 "capabilities, available_devices, build"):
         registry.get_backend("half")
 
 

@@ -19,11 +19,12 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .capabilities import Capabilities
 from .data import EpochPlan, SampleSource
 from .spec.model import Sequential
 from .spec.training import Loss, Optimizer
 
-__all__ = ["Backend", "BackendModel", "EpochResult", "TrainingSetup", "Weights"]
+__all__ = ["Backend", "BackendModel", "Capabilities", "EpochResult", "TrainingSetup", "Weights"]
 
 Weights = Mapping[str, npt.NDArray[Any]]
 
@@ -110,6 +111,11 @@ class Backend(Protocol):
     @property
     def native_formats(self) -> tuple[str, ...]:
         """Formats accepted by :meth:`BackendModel.export`, e.g. ``("torch",)``."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend implements; the core refuses the rest before training."""
         ...
 
     def available_devices(self) -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backend import Backend, BackendModel, TrainingSetup, Weights, check_weights
+from .capabilities import check_training
 from .data import ArrayData, SampleSource
 from .errors import NotSupportedError, SpecError, UnidlError
 from .inputs import as_source, as_x, split_validation
@@ -110,6 +111,7 @@ class Model:
                 f"the model ends in {final} but the loss has from_logits=True, which would "
                 f"apply {final} twice; drop the final activation or set from_logits=False",
                 "loss.from_logits")
+        check_training(self.backend.capabilities, self.spec, loss_spec, opt, self.backend_name)
         epochs = self.epochs_trained
         self._state = TrainingState(loss_spec, names, self.seed, epochs)
         self._optimizer = opt

@@ -17,6 +17,7 @@ from importlib import metadata
 from typing import Any, Final
 
 from .backend import Backend
+from .capabilities import Capabilities
 from .errors import BackendError, BackendImportError, BackendNotFoundError
 
 __all__ = [
@@ -30,7 +31,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP: Final = "unidl.backends"
-_REQUIRED: Final = ("name", "version", "native_formats", "available_devices", "build")
+_REQUIRED: Final = ("name", "version", "native_formats", "capabilities", "available_devices",
+                    "build")
 
 _lock = threading.Lock()
 _loaded: dict[str, Backend] = {}
@@ -92,6 +94,9 @@ def check_backend(obj: object, source: str) -> Backend:
     for attr in ("available_devices", "build"):
         if not callable(getattr(obj, attr)):
             raise BackendError(f"{source}: Backend.{attr} must be a method")
+    if not isinstance(obj.capabilities, Capabilities):  # type: ignore[attr-defined]
+        raise BackendError(f"{source}: Backend.capabilities must be a "
+                           "unidl.capabilities.Capabilities")
     return obj  # type: ignore[return-value]
 
 

@@ -6,6 +6,11 @@
   [...])`` itself, which takes precedence.
 - ``backend_pair`` fixture: every ordered pair of distinct selected backends, for tests that
   compare backends; skipped with a reason when fewer than two are installed.
+- ``@pytest.mark.unidl_requires(layers=[...], activations=[...], losses=[...],
+  optimizers=[...], features=[...], device_kinds=[...])``: skip, with the reason, on a
+  backend whose ``capabilities`` do not declare them.
+- A backend object may carry ``expected_failures = {"test id substring": "reason"}``; the
+  matching tests become strict xfails on that backend (an unexpected pass fails the run).
 
 Importing this module is cheap: it reads entry-point metadata and never imports a framework.
 """
@@ -47,17 +52,53 @@ def selected_backends(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    selected_backends(config)  # an unknown --unidl-backend is a usage error, reported once
     config.addinivalue_line(
-        "markers", "unidl_backend_pair: the test compares two backends (needs two installed)")
+        "markers", "unidl_requires(**capabilities): skip on backends that do not declare the "
+        "given layers, activations, losses, optimizers, features or device_kinds")
+
+
+def _backend_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    name = callspec.params.get("backend") if callspec is not None else None
+    return name if isinstance(name, str) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Apply capability requirements and a backend's declared expected failures.
+
+    Runs at setup, not collection, so collecting never imports a framework.
+    """
+    name = _backend_of(item)
+    if name is None or name not in backend_names():  # e.g. a test's own parametrize values
+        return
+    from ..registry import get_backend
+
+    backend = get_backend(name)
+    for mark in item.iter_markers("unidl_requires"):
+        caps = backend.capabilities
+        for field, wanted in mark.kwargs.items():
+            declared = getattr(caps, field)
+            missing = sorted(set(wanted) - set(declared))
+            if missing:
+                pytest.skip(f"backend {name!r} does not declare {field} {', '.join(missing)}")
+    expected: dict[str, str] = dict(getattr(backend, "expected_failures", None) or {})
+    for pattern, reason in expected.items():
+        if pattern in item.nodeid:
+            item.add_marker(pytest.mark.xfail(reason=f"{name}: {reason}", strict=True))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
+    from .conformance import SUITE_VERSION
+
     eps = _entry_points()
     parts = []
     for name in selected_backends(config):
         dist = getattr(eps[name][0], "dist", None)
         parts.append(f"{name} ({dist.name} {dist.version})" if dist else name)
-    return "unidl backends: " + (", ".join(parts) or "none installed")
+    return (f"unidl backends: {', '.join(parts) or 'none installed'}; "
+            f"conformance suite {SUITE_VERSION}")
 
 
 def _explicitly_parametrized(metafunc: pytest.Metafunc, argname: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from unidl.backend import Weights
+from unidl.capabilities import Capabilities
 from unidl.spec import Sequential
 
 from ._runtime import keras, tf
@@ -23,6 +24,11 @@ class KerasBackend:
     @property
     def version(self) -> str:
         return f"keras {keras.__version__}, tensorflow {tf.__version__}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Every layer, activation, loss, optimizer and feature the core defines."""
+        return Capabilities(device_kinds=frozenset(("cpu", "cuda")))
 
     @property
     def native_formats(self) -> tuple[str, ...]:

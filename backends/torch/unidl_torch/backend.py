@@ -8,6 +8,7 @@ import torch
 
 from unidl import DeviceError
 from unidl.backend import Backend, BackendModel, Weights
+from unidl.capabilities import Capabilities
 from unidl.spec import Sequential
 
 from .devices import available_devices
@@ -27,6 +28,11 @@ class TorchBackend:
     @property
     def version(self) -> str:
         return str(torch.__version__)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Every layer, activation, loss, optimizer and feature the core defines."""
+        return Capabilities(device_kinds=frozenset(("cpu", "cuda", "mps")))
 
     @property
     def native_formats(self) -> tuple[str, ...]:

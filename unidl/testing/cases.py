@@ -1,5 +1,6 @@
 """A catalogue of small specs that together use every layer type, option and activation,
-with random canonical weights and inputs for forward-pass checks."""
+with random canonical weights and inputs for forward-pass checks (used by the conformance
+suite and by unidl's own cross-backend tests)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import numpy.typing as npt
 import unidl
 from unidl.spec import ACTIVATIONS
 
+__all__ = ["FORWARD_SPECS", "random_input", "random_weights"]
+
 Array = npt.NDArray[Any]
 
 
-def _conv_stack(*layers: unidl.spec.Layer, shape: tuple[int, ...] = (7, 9, 3)) -> unidl.Sequential:
+def _conv_stack(*layers: unidl.spec.Layer,
+                shape: tuple[int, ...] = (7, 9, 3)) -> unidl.Sequential:
     return unidl.Sequential([unidl.Input(shape), *layers])
 
 

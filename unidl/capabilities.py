@@ -1,0 +1,99 @@
+"""What a backend supports, declared up front so unsupported use fails before training.
+
+A backend's ``capabilities`` lists the layer kinds, activations, losses, optimizers and
+device kinds it implements, plus named optional features. The core checks a spec and a
+training configuration against it in ``build``/``compile``/``export`` and raises
+:class:`~unidl.NotSupportedError` naming the backend, the feature and where it is used.
+The conformance suite skips (with that reason) what a backend does not declare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from .errors import NotSupportedError
+from .spec.activations import ACTIVATIONS
+from .spec.layers import LAYER_TYPES, Conv2D, Dense, Layer
+from .spec.layers import Activation as ActivationLayer
+from .spec.model import Sequential
+from .spec.training import LOSSES, OPTIMIZER_TYPES, Loss, Optimizer
+
+__all__ = ["DEVICE_KINDS", "FEATURES", "Capabilities", "check_spec", "check_training"]
+
+DEVICE_KINDS: Final = ("cpu", "cuda", "mps")
+#: Optional features a backend may declare.
+#: - "dropout": Dropout layers train (with the backend's own random masks);
+#: - "batchnorm_training": BatchNorm in training mode (batch statistics, moving updates).
+FEATURES: Final = ("dropout", "batchnorm_training")
+
+
+def _frozen(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The declared feature set of a backend (defaults: everything the core defines)."""
+
+    layers: frozenset[str] = field(default_factory=lambda: _frozen(LAYER_TYPES))
+    activations: frozenset[str] = field(default_factory=lambda: _frozen(ACTIVATIONS))
+    losses: frozenset[str] = field(default_factory=lambda: _frozen(LOSSES))
+    optimizers: frozenset[str] = field(
+        default_factory=lambda: _frozen(cls.kind for cls in OPTIMIZER_TYPES.values()))
+    device_kinds: frozenset[str] = field(default_factory=lambda: _frozen(DEVICE_KINDS))
+    features: frozenset[str] = field(default_factory=lambda: _frozen(FEATURES))
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "activations", "losses", "optimizers", "device_kinds",
+                     "features"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
+
+    def missing_for_layer(self, layer: Layer) -> str | None:
+        """The first unsupported thing a layer needs, described, or None."""
+        if layer.kind not in self.layers:
+            return f"layer {layer.kind}"
+        if isinstance(layer, (Dense, Conv2D, ActivationLayer)) and \
+                layer.activation not in self.activations:
+            return f"activation {layer.activation!r}"
+        return None
+
+
+def check_spec(caps: Capabilities, spec: Sequential, backend: str) -> None:
+    """Raise NotSupportedError for the first layer or activation ``backend`` lacks."""
+    for i, layer in enumerate(spec.layers):
+        missing = caps.missing_for_layer(layer)
+        if missing:
+            raise NotSupportedError(
+                f"backend {backend!r} does not support {missing} (used by "
+                f"Sequential.layers[{i}] {layer.layer_name!r}); it supports layers "
+                f"{', '.join(sorted(caps.layers))} and activations "
+                f"{', '.join(sorted(caps.activations))}. Use another backend or change "
+                "the spec")
+
+
+def check_training(caps: Capabilities, spec: Sequential, loss: Loss, optimizer: Optimizer,
+                   backend: str) -> None:
+    """Raise NotSupportedError if ``backend`` cannot train this configuration."""
+    if loss.name not in caps.losses:
+        raise NotSupportedError(f"backend {backend!r} does not support loss {loss.name!r}; "
+                                f"it supports {', '.join(sorted(caps.losses))}")
+    if optimizer.kind not in caps.optimizers:
+        raise NotSupportedError(
+            f"backend {backend!r} does not support optimizer {optimizer.kind}; it supports "
+            f"{', '.join(sorted(caps.optimizers))}")
+    kinds = {layer.kind for layer in spec.layers}
+    if "Dropout" in kinds and "dropout" not in caps.features:
+        raise NotSupportedError(f"backend {backend!r} cannot train Dropout layers (feature "
+                                "'dropout' not declared); remove Dropout to train here")
+    if "BatchNorm" in kinds and "batchnorm_training" not in caps.features:
+        raise NotSupportedError(f"backend {backend!r} cannot train BatchNorm layers (feature "
+                                "'batchnorm_training' not declared)")
+
+
+def check_device_kind(caps: Capabilities, device: str, backend: str) -> None:
+    kind = device.split(":")[0]
+    if kind != "auto" and kind not in caps.device_kinds:
+        raise NotSupportedError(f"backend {backend!r} does not run on {kind!r} devices; it "
+                                f"supports {', '.join(sorted(caps.device_kinds))}")

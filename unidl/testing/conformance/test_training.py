@@ -1,0 +1,206 @@
+"""Training follows the core: its loss, its batch plan, the documented optimizer formulas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import unidl
+from unidl.losses import compute_loss
+from unidl.spec import LOSSES
+from unidl.spec.training import OPTIMIZER_TYPES
+
+from ._support import (
+    caps,
+    classification,
+    dense,
+    regression,
+    require,
+    require_spec,
+    targets_for,
+)
+
+K = 3
+
+
+def _loss_problem(loss: str) -> tuple[unidl.Sequential, Any, Any]:
+    x, y_reg = regression(n=48, n_in=5, n_out=2)
+    _, y_cls = classification(n=48, n_in=5, k=K)
+    if loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        spec = dense(5, K, "softmax")
+    elif loss == "binary_crossentropy":
+        spec = dense(5, 1, "sigmoid")
+    else:
+        spec = dense(5, 2)
+    return spec, x, targets_for(loss, y_reg, y_cls, K)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_epoch_loss_is_the_cores_loss_before_the_step(backend: str, loss: str) -> None:
+    """One batch per epoch: the reported loss is unidl.losses at the initial weights."""
+    require(backend, losses=loss, optimizers="SGD")
+    spec, x, y = _loss_problem(loss)
+    model = unidl.build(spec, backend=backend, seed=3, device="cpu")
+    before = model.predict(x)
+    model.compile(loss, unidl.SGD(lr=0.1))
+    model.fit((x, y), epochs=1, batch_size=len(x), verbose=0)
+    expected = compute_loss(unidl.Loss(loss), y, before)
+    assert model.history["loss"][0] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "sparse_categorical_crossentropy"])
+def test_from_logits_losses(backend: str, loss: str) -> None:
+    require(backend, losses=loss, optimizers="SGD")
+    spec, x, y = _loss_problem(loss)
+    spec = dense(5, spec.output_shape[-1])  # same shape, no final activation: logits
+    model = unidl.build(spec, backend=backend, seed=3, device="cpu")
+    logits = model.predict(x)
+    model.compile(unidl.Loss(loss, from_logits=True), unidl.SGD(lr=0.1))
+    model.fit((x, y), epochs=1, batch_size=len(x), verbose=0)
+    expected = compute_loss(unidl.Loss(loss, from_logits=True), y, logits, logits=True)
+    assert model.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_training_outputs_come_back_in_plan_order(backend: str) -> None:
+    """The epoch's outputs are paired with targets in the plan's (shuffled) order."""
+    require(backend, losses="mse", optimizers="SGD")
+    x, y = regression(n=40, n_out=2)
+    model = unidl.build(dense(5, 2), backend=backend, seed=1, device="cpu")
+    before = model.predict(x)
+    model.compile("mse", unidl.SGD(lr=0.01), metrics=["mae", "r2"])
+    model.fit((x, y), epochs=1, batch_size=len(x), verbose=0)  # shuffled single batch
+    assert model.history["mae"][0] == pytest.approx(float(np.mean(np.abs(y - before))),
+                                                    rel=1e-5)
+
+
+def _linear_step_grads(w: np.ndarray, b: np.ndarray, x: np.ndarray,
+                       y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of mean squared error of x @ w + b (float64)."""
+    err = x @ w + b - y
+    scale = 2.0 / err.size
+    return scale * x.T @ err, scale * err.sum(0)
+
+
+def _run_linear(backend: str, optimizer: unidl.spec.Optimizer,
+                steps: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], Any, Any]:
+    x, y = regression(n=32, n_in=4, n_out=2, seed=4)
+    model = unidl.build(dense(4, 2, hidden=None), backend=backend, seed=2, device="cpu")
+    start = model.get_weights()
+    model.compile("mse", optimizer)
+    model.fit((x, y), epochs=steps, batch_size=len(x), verbose=0)
+    return start, model.get_weights(), x.astype(np.float64), y.astype(np.float64)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_steps_follow_the_documented_formula(backend: str, nesterov: bool) -> None:
+    require(backend, losses="mse", optimizers="SGD")
+    lr, mu = 0.05, 0.9
+    start, end, x, y = _run_linear(backend, unidl.SGD(lr=lr, momentum=mu, nesterov=nesterov), 3)
+    w, b = start["dense/kernel"].astype(np.float64), start["dense/bias"].astype(np.float64)
+    vw, vb = np.zeros_like(w), np.zeros_like(b)
+    for _ in range(3):
+        gw, gb = _linear_step_grads(w, b, x, y)
+        vw, vb = mu * vw + gw, mu * vb + gb
+        w = w - lr * ((gw + mu * vw) if nesterov else vw)
+        b = b - lr * ((gb + mu * vb) if nesterov else vb)
+    np.testing.assert_allclose(end["dense/kernel"], w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(end["dense/bias"], b, rtol=1e-5, atol=1e-6)
+
+
+def test_adam_steps_follow_the_documented_formula(backend: str) -> None:
+    require(backend, losses="mse", optimizers="Adam")
+    opt = unidl.Adam(lr=0.01, beta_1=0.8, beta_2=0.9, epsilon=1e-3)
+    start, end, x, y = _run_linear(backend, opt, 3)
+    params = [start["dense/kernel"].astype(np.float64), start["dense/bias"].astype(np.float64)]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for t in range(1, 4):
+        grads = _linear_step_grads(params[0], params[1], x, y)
+        for i, g in enumerate(grads):
+            m[i] = opt.beta_1 * m[i] + (1 - opt.beta_1) * g
+            v[i] = opt.beta_2 * v[i] + (1 - opt.beta_2) * g * g
+            m_hat, v_hat = m[i] / (1 - opt.beta_1**t), v[i] / (1 - opt.beta_2**t)
+            params[i] = params[i] - opt.lr * m_hat / (np.sqrt(v_hat) + opt.epsilon)
+    np.testing.assert_allclose(end["dense/kernel"], params[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(end["dense/bias"], params[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(cls.kind for cls in OPTIMIZER_TYPES.values()))
+def test_every_declared_optimizer_lowers_the_loss(backend: str, kind: str) -> None:
+    require(backend, losses="mse", optimizers=kind)
+    x, y = regression(n=128)
+    lr = {"SGD": 0.05, "Adadelta": 1.0, "Adagrad": 0.05}.get(kind, 0.01)
+    model = unidl.fit(dense(5, 1), (x, y), backend=backend, loss="mse",
+                      optimizer=OPTIMIZER_TYPES[kind.lower()](lr=lr), epochs=6,
+                      batch_size=16, seed=0, device="cpu", verbose=0)
+    assert model.history["loss"][-1] < 0.8 * model.history["loss"][0]
+
+
+def test_classifier_learns_and_evaluate_agrees_with_predict(backend: str) -> None:
+    require(backend, losses="sparse_categorical_crossentropy", optimizers="Adam")
+    x, y = classification(n=150)
+    model = unidl.fit(dense(5, K, "softmax"), (x, y), backend=backend,
+                      loss="sparse_categorical_crossentropy", optimizer=unidl.Adam(lr=0.02),
+                      metrics=["accuracy"], epochs=15, batch_size=16, seed=0, device="cpu",
+                      verbose=0)
+    result = model.evaluate((x, y), batch_size=7)
+    probs = model.predict(x, batch_size=64)
+    assert result["accuracy"] == pytest.approx(float(np.mean(probs.argmax(1) == y)))
+    assert result["loss"] == pytest.approx(
+        compute_loss(unidl.Loss("sparse_categorical_crossentropy"), y, probs), rel=1e-5)
+    assert result["accuracy"] > 0.9
+
+
+def test_same_seed_gives_the_same_model(backend: str) -> None:
+    require(backend, losses="mse", optimizers="Adam")
+    spec = dense(5, 1)
+    c = caps(backend)
+    if "Dropout" in c.layers and "dropout" in c.features:
+        spec = unidl.Sequential([*spec.layers[:-1], unidl.Dropout(0.3), spec.layers[-1]])
+    x, y = regression()
+    runs = [unidl.fit(spec, (x, y), backend=backend, loss="mse", epochs=3, batch_size=8,
+                      seed=9, device="cpu", verbose=0).get_weights() for _ in range(2)]
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+
+
+class _Pairs:
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[i], self.y[i]
+
+
+def test_arrays_and_a_dataset_train_identically(backend: str) -> None:
+    require(backend, losses="mse", optimizers="SGD")
+    x, y = regression(n=50)
+    kw: dict[str, Any] = dict(backend=backend, loss="mse", optimizer=unidl.SGD(lr=0.05),
+                              epochs=2, batch_size=16, seed=4, device="cpu", verbose=0)
+    a = unidl.fit(dense(5, 1), (x, y), **kw).get_weights()
+    b = unidl.fit(dense(5, 1), _Pairs(x, y), **kw).get_weights()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_batchnorm_training_updates_moving_statistics(backend: str) -> None:
+    spec = unidl.Sequential([unidl.Input((4,)), unidl.BatchNorm(momentum=0.9, epsilon=1e-3),
+                             unidl.Dense(1)])
+    require_spec(backend, spec, training=True)
+    require(backend, losses="mse", optimizers="SGD")
+    x, y = regression(n=32, n_in=4)
+    x = x * 3 + 1
+    model = unidl.build(spec, backend=backend, seed=0, device="cpu")
+    model.compile("mse", unidl.SGD(lr=1e-3))
+    model.fit((x, y), epochs=1, batch_size=len(x), verbose=0)
+    w = model.get_weights()
+    np.testing.assert_allclose(w["batch_normalization/moving_mean"], 0.1 * x.mean(0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w["batch_normalization/moving_variance"],
+                               0.9 + 0.1 * x.var(0), rtol=1e-5)  # biased variance
+
