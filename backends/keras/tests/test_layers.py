@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from keras_helpers import (
-    activation,
-    avg_pool,
-    build,
-    conv2d,
-    max_pool,
-    one_batch_epoch,
-    setup,
-)
+from keras_helpers import build, one_batch_epoch, setup
 
 import unidl
 from unidl.spec import ACTIVATIONS
+from unidl.testing.reference import forward
 
 ATOL = 1e-5
 
@@ -28,17 +21,16 @@ def test_dense_activation(act: str, rng: np.random.Generator) -> None:
     w["dense/bias"] = rng.standard_normal(5).astype(np.float32)
     model.set_weights(w)
     x = (rng.standard_normal((7, 6)) * 2).astype(np.float32)
-    want = activation(act, x.astype(np.float64) @ w["dense/kernel"] + w["dense/bias"])
     got = model.predict(x, batch_size=4)
     assert got.dtype == np.float32 and got.shape == (7, 5)
-    np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(got, forward(spec, w, x), atol=ATOL, rtol=1e-5)
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_activation_layer(act: str, rng: np.random.Generator) -> None:
     spec = unidl.Sequential([unidl.Input((4, 3)), unidl.Activation(act)])
     x = (rng.standard_normal((5, 4, 3)) * 3).astype(np.float32)
-    np.testing.assert_allclose(build(spec).predict(x, 8), activation(act, x), atol=ATOL,
+    np.testing.assert_allclose(build(spec).predict(x, 8), forward(spec, {}, x), atol=ATOL,
                                rtol=1e-5)
 
 
@@ -55,12 +47,9 @@ def test_conv2d(size: tuple[int, int], k: object, s: object, padding: str,
     w["conv2d/bias"] = rng.standard_normal(4).astype(np.float32)
     model.set_weights(w)
     x = rng.standard_normal((2, *size, 3)).astype(np.float32)
-    conv = spec.layers[1]
-    assert isinstance(conv, unidl.Conv2D)
-    want = conv2d(x, w["conv2d/kernel"], w["conv2d/bias"], conv.stride, padding)
     got = model.predict(x, 2)
     assert got.shape == (2, *spec.output_shape)
-    np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(got, forward(spec, w, x), atol=ATOL, rtol=1e-5)
 
 
 POOLS = [((7, 9), 3, 2, "same"), ((7, 9), 2, None, "same"), ((8, 8), 3, 2, "same"),
@@ -75,11 +64,9 @@ def test_pools(kind: str, size: tuple[int, int], k: object, s: object, padding: 
     layer = cls(k, strides=s, padding=padding)  # type: ignore[arg-type]
     spec = unidl.Sequential([unidl.Input((*size, 2)), layer])
     x = rng.standard_normal((3, *size, 2)).astype(np.float32) - 2.0  # negative: -inf pads
-    ref = max_pool if kind == "max" else avg_pool
-    want = ref(x, layer.window, layer.stride, padding)
     got = build(spec).predict(x, 3)
     assert got.shape == (3, *spec.output_shape)
-    np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(got, forward(spec, {}, x), atol=ATOL, rtol=1e-5)
 
 
 def test_flatten_is_channels_last(rng: np.random.Generator) -> None:
@@ -87,8 +74,8 @@ def test_flatten_is_channels_last(rng: np.random.Generator) -> None:
     model = build(spec)
     w = model.get_weights()
     x = rng.standard_normal((4, 3, 4, 2)).astype(np.float32)
-    want = x.reshape(4, -1).astype(np.float64) @ w["dense/kernel"]
-    np.testing.assert_allclose(model.predict(x, 4), want, atol=ATOL)
+    # the reference flattens row-major (H, W, C)
+    np.testing.assert_allclose(model.predict(x, 4), forward(spec, w, x), atol=ATOL)
 
 
 def _bn_model(momentum: float = 0.9, epsilon: float = 1e-3) -> unidl.Sequential:
@@ -97,15 +84,13 @@ def _bn_model(momentum: float = 0.9, epsilon: float = 1e-3) -> unidl.Sequential:
 
 
 def test_batchnorm_inference(rng: np.random.Generator) -> None:
-    model = build(_bn_model(epsilon=1e-2))
+    spec = _bn_model(epsilon=1e-2)
+    model = build(spec)
     w = {"batch_normalization/" + k: rng.uniform(0.5, 2, 3).astype(np.float32)
          for k in ("gamma", "beta", "moving_mean", "moving_variance")}
     model.set_weights(w)
     x = rng.standard_normal((6, 3)).astype(np.float32)
-    g, b, m, v = (w["batch_normalization/" + k].astype(np.float64)
-                  for k in ("gamma", "beta", "moving_mean", "moving_variance"))
-    np.testing.assert_allclose(model.predict(x, 4), g * (x - m) / np.sqrt(v + 1e-2) + b,
-                               atol=ATOL)
+    np.testing.assert_allclose(model.predict(x, 4), forward(spec, w, x), atol=ATOL)
 
 
 def test_batchnorm_training_and_moving_stats(rng: np.random.Generator) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from torch_refs import activation, build, conv2d, pool
+from torch_refs import build
 
 import unidl
 from unidl.spec import ACTIVATIONS
+from unidl.testing.reference import forward
 
 ATOL = 1e-5
 
@@ -21,7 +22,7 @@ def _weights(spec: unidl.Sequential, rng: np.random.Generator) -> dict[str, np.n
 def test_activation_layer(name: str, rng: np.random.Generator) -> None:
     spec = unidl.Sequential([unidl.Input((3, 7)), unidl.Activation(name)])
     x = (rng.standard_normal((5, 3, 7)) * 3).astype(np.float32)
-    np.testing.assert_allclose(build(spec).predict(x, 4), activation(name, x), atol=ATOL,
+    np.testing.assert_allclose(build(spec).predict(x, 4), forward(spec, {}, x), atol=ATOL,
                                rtol=1e-5)
 
 
@@ -31,17 +32,15 @@ def test_dense_activation_mid_network_and_final(name: str, rng: np.random.Genera
                              unidl.Dense(4, activation=name)])
     w = _weights(spec, rng)
     x = rng.standard_normal((9, 6)).astype(np.float32)
-    h = activation(name, x @ w["dense/kernel"] + w["dense/bias"])
-    want = activation(name, h @ w["dense_1/kernel"] + w["dense_1/bias"])
-    np.testing.assert_allclose(build(spec, weights=w).predict(x, 4), want, atol=ATOL,
-                               rtol=1e-5)
+    np.testing.assert_allclose(build(spec, weights=w).predict(x, 4), forward(spec, w, x),
+                               atol=ATOL, rtol=1e-5)
 
 
 def test_dense_on_last_axis_of_any_rank(rng: np.random.Generator) -> None:
     spec = unidl.Sequential([unidl.Input((2, 3, 4)), unidl.Dense(5, use_bias=False)])
     w = _weights(spec, rng)
     x = rng.standard_normal((3, 2, 3, 4)).astype(np.float32)
-    np.testing.assert_allclose(build(spec, weights=w).predict(x, 2), x @ w["dense/kernel"],
+    np.testing.assert_allclose(build(spec, weights=w).predict(x, 2), forward(spec, w, x),
                                atol=ATOL)
 
 
@@ -63,10 +62,9 @@ def test_conv2d(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int,
                              unidl.Conv2D(4, kernel, strides=stride, padding=padding)])
     w = _weights(spec, rng)
     x = rng.standard_normal((2, *hw, 3)).astype(np.float32)
-    want = conv2d(x, w["conv2d/kernel"], w["conv2d/bias"], stride, padding)
     got = build(spec, weights=w).predict(x, 2)
     assert got.shape == (2, *spec.output_shape)
-    np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(got, forward(spec, w, x), atol=ATOL, rtol=1e-5)
 
 
 POOL_CASES = [
@@ -89,10 +87,9 @@ def test_pool(kind: str, hw: tuple[int, int], window: tuple[int, int],
     spec = unidl.Sequential([unidl.Input((*hw, 2)), layer])
     # all-negative inputs: a zero-padded max pool would wrongly return 0 at the border
     x = -np.abs(rng.standard_normal((3, *hw, 2))).astype(np.float32) - 0.1
-    want = pool(x, window, stride or window, padding, kind)
     got = build(spec).predict(x, 2)
     assert got.shape == (3, *spec.output_shape)
-    np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(got, forward(spec, {}, x), atol=ATOL, rtol=1e-5)
 
 
 def test_flatten_after_conv_is_channels_last(rng: np.random.Generator) -> None:
@@ -100,11 +97,9 @@ def test_flatten_after_conv_is_channels_last(rng: np.random.Generator) -> None:
                              unidl.Flatten(), unidl.Dense(2)])
     w = _weights(spec, rng)
     x = rng.standard_normal((4, 5, 4, 2)).astype(np.float32)
-    h = conv2d(x, w["conv2d/kernel"], w["conv2d/bias"], (1, 1), "same")
-    flat = h.reshape(4, -1)  # row-major (H, W, C), as Keras flattens
-    want = flat @ w["dense/kernel"] + w["dense/bias"]
-    np.testing.assert_allclose(build(spec, weights=w).predict(x, 3), want, atol=ATOL,
-                               rtol=1e-5)
+    # the reference flattens row-major (H, W, C), as Keras does
+    np.testing.assert_allclose(build(spec, weights=w).predict(x, 3), forward(spec, w, x),
+                               atol=ATOL, rtol=1e-5)
 
 
 def test_image_output_is_channels_last_and_softmax_on_channels(
@@ -115,11 +110,8 @@ def test_image_output_is_channels_last_and_softmax_on_channels(
                              unidl.MaxPool2D(2), unidl.Conv2D(2, 1, activation="softmax")])
     w = _weights(spec, rng)
     x = rng.standard_normal((2, 4, 4, 2)).astype(np.float32)
-    h = activation("softmax", conv2d(x, w["conv2d/kernel"], w["conv2d/bias"], (1, 1), "same"))
-    h = pool(h, (2, 2), (2, 2), "valid", "max")
-    want = activation("softmax", conv2d(h, w["conv2d_1/kernel"], w["conv2d_1/bias"], (1, 1),
-                                        "valid"))
-    np.testing.assert_allclose(build(spec, weights=w).predict(x, 2), want, atol=ATOL)
+    np.testing.assert_allclose(build(spec, weights=w).predict(x, 2), forward(spec, w, x),
+                               atol=ATOL)
 
 
 @pytest.mark.parametrize("shape", [(6,), (3, 6), (4, 5, 6)])
@@ -131,11 +123,8 @@ def test_batchnorm_inference_uses_moving_stats(shape: tuple[int, ...],
          "batch_normalization/moving_mean": rng.standard_normal(6).astype(np.float32),
          "batch_normalization/moving_variance": rng.uniform(0.5, 2, 6).astype(np.float32)}
     x = rng.standard_normal((3, *shape)).astype(np.float32)
-    v = lambda k: w[f"batch_normalization/{k}"]  # noqa: E731
-    want = v("gamma") * (x - v("moving_mean")) / np.sqrt(v("moving_variance") + 0.01) \
-        + v("beta")
-    np.testing.assert_allclose(build(spec, weights=w).predict(x, 2), want, atol=ATOL,
-                               rtol=1e-5)
+    np.testing.assert_allclose(build(spec, weights=w).predict(x, 2), forward(spec, w, x),
+                               atol=ATOL, rtol=1e-5)
 
 
 def test_dropout_is_identity_in_inference(rng: np.random.Generator) -> None:

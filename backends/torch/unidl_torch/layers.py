@@ -54,18 +54,24 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _pads(padding: str, hw: tuple[int, ...], window: tuple[int, int],
-          stride: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) padding of a 2-D window op."""
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    top, bottom = same_padding(hw[0], window[0], stride[0])
-    left, right = same_padding(hw[1], window[1], stride[1])
-    return (top, bottom, left, right)
+def _split_padding(padding: str, hw: tuple[int, ...], window: tuple[int, int],
+                   stride: tuple[int, int], at_most_half_window: bool
+                   ) -> tuple[tuple[int, int], tuple[int, int, int, int] | None]:
+    """``(native, pre_pad)`` of a 2-D window op: padding for the torch kernel itself, or
+    ``F.pad``'s (left, right, top, bottom) to apply first, the kernel then running unpadded.
 
-
-def _symmetric(pads: tuple[int, int, int, int]) -> bool:
-    return pads[0] == pads[1] and pads[2] == pads[3]
+    torch kernels pad only symmetrically (pooling only up to half the window); TF's odd
+    total (the extra pixel bottom/right) and larger pooling pads need the explicit pad.
+    """
+    top = bottom = left = right = 0
+    if padding != "valid":
+        top, bottom = same_padding(hw[0], window[0], stride[0])
+        left, right = same_padding(hw[1], window[1], stride[1])
+    native = top == bottom and left == right and not (
+        at_most_half_window and (top > window[0] // 2 or left > window[1] // 2))
+    if native:
+        return (top, left), None
+    return (0, 0), (left, right, top, bottom)
 
 
 class DenseLayer(nn.Module):
@@ -94,12 +100,10 @@ class Conv2DLayer(nn.Module):
         self.weight = nn.Parameter(torch.empty(spec.filters, in_shape[2], kh, kw, device=device))
         self.bias = (nn.Parameter(torch.empty(spec.filters, device=device))
                      if spec.use_bias else None)
-        pads = _pads(spec.padding, in_shape, (kh, kw), stride)
         self.stride = stride
-        # Symmetric padding goes to the conv kernel itself (no copy); TF's asymmetric case
-        # (odd total, extra pixel bottom/right) needs an explicit pad first.
-        self.padding = (pads[0], pads[2]) if _symmetric(pads) else (0, 0)
-        self.pre_pad = None if _symmetric(pads) else (pads[2], pads[3], pads[0], pads[1])
+        # Symmetric padding goes to the conv kernel itself (no copy).
+        self.padding, self.pre_pad = _split_padding(spec.padding, in_shape, (kh, kw), stride,
+                                                    at_most_half_window=False)
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,12 +119,9 @@ class MaxPoolLayer(nn.Module):
     def __init__(self, spec: MaxPool2D, in_shape: tuple[int, ...]) -> None:
         super().__init__()
         self.window, self.stride = spec.window, spec.stride
-        pads = _pads(spec.padding, in_shape, self.window, self.stride)
         # torch pads max pooling with -inf itself, but only symmetrically and <= window/2.
-        native = _symmetric(pads) and pads[0] <= self.window[0] // 2 \
-            and pads[2] <= self.window[1] // 2
-        self.padding = (pads[0], pads[2]) if native else (0, 0)
-        self.pre_pad = None if native else (pads[2], pads[3], pads[0], pads[1])
+        self.padding, self.pre_pad = _split_padding(spec.padding, in_shape, self.window,
+                                                    self.stride, at_most_half_window=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pre_pad is not None:
@@ -137,11 +138,8 @@ class AvgPoolLayer(nn.Module):
                  device: torch.device) -> None:
         super().__init__()
         self.window, self.stride = spec.window, spec.stride
-        pads = _pads(spec.padding, in_shape, self.window, self.stride)
-        native = _symmetric(pads) and pads[0] <= self.window[0] // 2 \
-            and pads[2] <= self.window[1] // 2
-        self.padding = (pads[0], pads[2]) if native else (0, 0)
-        self.pre_pad = None if native else (pads[2], pads[3], pads[0], pads[1])
+        self.padding, self.pre_pad = _split_padding(spec.padding, in_shape, self.window,
+                                                    self.stride, at_most_half_window=True)
         scale = None
         if self.pre_pad is not None:
             # Mean over real cells only: zero-pad, average over the full window, then rescale
