@@ -85,15 +85,29 @@ class BackendModel(Protocol):
 
     def train_epoch(self, data: SampleSource, plan: EpochPlan,
                     collect_outputs: bool) -> EpochResult:
-        """Run one epoch: one optimizer step per batch of ``plan``, in order.
+        """Run the plan: one optimizer step per batch of ``plan``, in order.
 
         ``data`` is an :class:`~unidl.data.ArrayData` (fast path: keep arrays on the device)
-        or any other ``SampleSource`` (call ``data.take(batch_indices)``).
+        or any other ``SampleSource`` (call ``data.take(batch_indices)``). The plan may be
+        a whole epoch or a chunk of one (see :class:`~unidl.data.EpochPlan`): apply
+        ``plan.learning_rates`` per step when given; weight each sample's loss by
+        ``data.sample_weight`` when given (batch loss = sum(w_i * loss_i) / batch size,
+        Keras' rule); clip gradients as the optimizer spec says.
         """
         ...
 
     def export(self, path: str, format: str) -> None:
         """Write a native artifact (e.g. a torch ``state_dict`` or a ``.keras`` file)."""
+        ...
+
+    def get_optimizer_state(self) -> dict[str, npt.NDArray[Any]]:
+        """Canonical optimizer state (``unidl.optimizer_state``); ``{}`` before
+        :meth:`configure`. Only for backends declaring the ``optimizer_state`` feature."""
+        ...
+
+    def set_optimizer_state(self, state: Weights) -> None:
+        """Restore canonical optimizer state after :meth:`configure` (names and shapes
+        checked by the core), so the next step continues where the saved run stopped."""
         ...
 
 

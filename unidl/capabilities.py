@@ -20,13 +20,25 @@ from .spec.layers import Activation as ActivationLayer
 from .spec.model import Sequential
 from .spec.training import LOSSES, OPTIMIZER_TYPES, Loss, Optimizer
 
-__all__ = ["DEVICE_KINDS", "FEATURES", "Capabilities", "check_spec", "check_training"]
+__all__ = [
+    "DEVICE_KINDS",
+    "FEATURES",
+    "Capabilities",
+    "check_spec",
+    "check_training",
+    "require_feature",
+]
 
 DEVICE_KINDS: Final = ("cpu", "cuda", "mps")
 #: Optional features a backend may declare.
 #: - "dropout": Dropout layers train (with the backend's own random masks);
-#: - "batchnorm_training": BatchNorm in training mode (batch statistics, moving updates).
-FEATURES: Final = ("dropout", "batchnorm_training")
+#: - "batchnorm_training": BatchNorm in training mode (batch statistics, moving updates);
+#: - "lr_schedule": per-step learning rates from ``EpochPlan.learning_rates``;
+#: - "sample_weight": per-sample loss weights (``sample_weight=`` and ``class_weight=``);
+#: - "gradient_clipping": the optimizer spec's ``clipnorm`` / ``clipvalue``;
+#: - "optimizer_state": ``get_optimizer_state`` / ``set_optimizer_state`` (resuming).
+FEATURES: Final = ("dropout", "batchnorm_training", "lr_schedule", "sample_weight",
+                   "gradient_clipping", "optimizer_state")
 
 
 def _frozen(values: Iterable[str]) -> frozenset[str]:
@@ -90,6 +102,15 @@ def check_training(caps: Capabilities, spec: Sequential, loss: Loss, optimizer: 
     if "BatchNorm" in kinds and "batchnorm_training" not in caps.features:
         raise NotSupportedError(f"backend {backend!r} cannot train BatchNorm layers (feature "
                                 "'batchnorm_training' not declared)")
+    if optimizer.clips:
+        require_feature(caps, "gradient_clipping", backend, "clipnorm/clipvalue")
+
+
+def require_feature(caps: Capabilities, feature: str, backend: str, what: str) -> None:
+    """Raise NotSupportedError unless ``backend`` declares ``feature`` (used for ``what``)."""
+    if feature not in caps.features:
+        raise NotSupportedError(f"backend {backend!r} does not support {what} (feature "
+                                f"{feature!r} not declared); use another backend")
 
 
 def check_device_kind(caps: Capabilities, device: str, backend: str) -> None:

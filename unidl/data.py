@@ -35,7 +35,13 @@ class Dataset(Protocol):
 
 
 class SampleSource(Protocol):
-    """What a backend trains on: a length and a batch gatherer (numpy in, numpy out)."""
+    """What a backend trains on: a length and a batch gatherer (numpy in, numpy out).
+
+    ``sample_weight`` is None or a float32 array ``(n,)`` indexed like the samples.
+    """
+
+    @property
+    def sample_weight(self) -> Array | None: ...
 
     def __len__(self) -> int: ...
 
@@ -44,10 +50,14 @@ class SampleSource(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class ArrayData:
-    """Validated in-memory arrays: ``x`` float32 (or integer), ``y`` shaped for the loss."""
+    """Validated in-memory arrays: ``x`` float32 (or integer), ``y`` shaped for the loss.
+
+    ``sample_weight`` (float32, shape ``(n,)``) weights each sample's loss; None means 1.
+    """
 
     x: Array
     y: Array | None = None
+    sample_weight: Array | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -62,6 +72,7 @@ class MappedData:
 
     dataset: Dataset
     prepare: Any  # Callable[[Array, Array], tuple[Array, Array | None]]
+    sample_weight: Array | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -76,14 +87,27 @@ class MappedData:
 
 @dataclass(frozen=True)
 class EpochPlan:
-    """The sample order of one epoch and how it is cut into batches.
+    """The samples of (part of) one epoch and how they are cut into batches.
 
     Batches are consecutive slices of ``order`` of ``batch_size`` samples; the last one may
     be smaller (never dropped), as in Keras and in torch's default DataLoader.
+
+    ``epoch`` is the epoch index and ``first_batch`` the index, within that epoch, of this
+    plan's first batch: the core may hand an epoch over in several consecutive chunks (for
+    progress bars and batch callbacks). Backends seed their own randomness (dropout) from
+    ``(TrainingSetup.seed, epoch)`` when ``first_batch == 0`` and continue it across the
+    chunks, so resuming at an epoch boundary reproduces an uninterrupted run.
+
+    ``learning_rates``, when not None, holds the learning rate of every batch of this plan
+    (float64, one per batch): the backend applies ``learning_rates[i]`` to step ``i``. When
+    None the optimizer's own ``lr`` applies.
     """
 
     order: npt.NDArray[np.int64]
     batch_size: int
+    epoch: int = 0
+    first_batch: int = 0
+    learning_rates: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return -(-len(self.order) // self.batch_size)
@@ -107,4 +131,4 @@ def epoch_plan(n: int, batch_size: int, seed: int, epoch: int, shuffle: bool = T
         order = rng.permutation(n).astype(np.int64)
     else:
         order = np.arange(n, dtype=np.int64)
-    return EpochPlan(order, batch_size)
+    return EpochPlan(order, batch_size, epoch)

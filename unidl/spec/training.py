@@ -91,8 +91,22 @@ class Loss:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Clipping:
+    """Gradient clipping shared by every optimizer, applied before its update:
+
+    ``clipvalue``: each gradient element is clamped to ``[-clipvalue, clipvalue]``;
+    ``clipnorm``: then all gradients together are scaled by ``min(1, clipnorm / (norm +
+    1e-6))`` where ``norm`` is their global L2 norm (torch's ``clip_grad_norm_``; Keras'
+    ``global_clipnorm``).
+    """
+
+    clipnorm: float | None = None
+    clipvalue: float | None = None
+
+
 @dataclass(frozen=True)
-class Optimizer:
+class Optimizer(_Clipping):
     """Base of optimizer specs; ``lr`` is the learning rate."""
 
     lr: float = 1e-3
@@ -102,6 +116,13 @@ class Optimizer:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             path = f"{self.kind}.{f.name}"
+            if f.name in ("clipnorm", "clipvalue"):
+                if value is not None and (isinstance(value, bool) or not isinstance(
+                        value, (int, float)) or value <= 0):
+                    raise SpecError(f"must be a number > 0 or None, got {value!r}", path)
+                if value is not None:
+                    object.__setattr__(self, f.name, float(value))
+                continue
             if f.type in ("bool", bool):
                 if not isinstance(value, bool):
                     raise SpecError(f"must be True or False, got {value!r}", path)
@@ -128,6 +149,10 @@ class Optimizer:
         if v < 0 or (v == 0 and not allow_zero):
             raise SpecError(f"must be {'>=' if allow_zero else '>'} 0, got {v!r}",
                             f"{self.kind}.{field}")
+
+    @property
+    def clips(self) -> bool:
+        return self.clipnorm is not None or self.clipvalue is not None
 
     def to_config(self) -> dict[str, Any]:
         return {"class": self.kind, **dataclasses.asdict(self)}
