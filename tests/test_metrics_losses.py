@@ -74,7 +74,7 @@ def test_metric_names_are_validated() -> None:
     with pytest.raises(unidl.SpecError, match="needs a classification loss"):
         resolve_metrics(["accuracy"], unidl.Loss("mse"))
     assert resolve_metrics(["acc", "mean_absolute_error"],
-                           unidl.Loss("categorical_crossentropy")) == ("accuracy", "mae")
+                           unidl.Loss("categorical_crossentropy")) == (("accuracy", "mae"), {})
 
 
 def test_cross_entropies_match_sklearn_log_loss() -> None:
@@ -109,3 +109,59 @@ def test_regression_losses_closed_form() -> None:
     assert compute_loss(unidl.Loss("mae"), y, p) == pytest.approx(3.5 / 3)
     # huber(delta=1): 0.5*0.25 for |e|=0.5, 1*(3-0.5) for |e|=3
     assert compute_loss(unidl.Loss("huber"), y, p) == pytest.approx((0.125 + 2.5) / 3)
+
+
+def test_averaged_topk_and_auc_metrics_match_sklearn() -> None:
+    k = 4
+    y = RNG.integers(0, k, 300)
+    p = _softmax(RNG.normal(size=(300, k)) + 1.5 * np.eye(k)[y])
+    pred = p.argmax(1)
+    loss = unidl.Loss("sparse_categorical_crossentropy")
+    names, _ = resolve_metrics(["precision_micro", "recall_weighted", "f1_weighted",
+                                "f1_macro", "top_2_accuracy", "top_k_accuracy", "auc"], loss)
+    got = compute_metrics(names, loss, y, p)
+    assert got["precision_micro"] == pytest.approx(skm.precision_score(y, pred, average="micro"))
+    assert got["recall_weighted"] == pytest.approx(skm.recall_score(y, pred, average="weighted"))
+    assert got["f1_weighted"] == pytest.approx(skm.f1_score(y, pred, average="weighted"))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert got["top_2_accuracy"] == pytest.approx(skm.top_k_accuracy_score(y, p, k=2))
+    assert got["top_k_accuracy"] == pytest.approx(1.0)  # k=5 >= 4 classes
+    assert got["auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"))
+
+
+def test_binary_auc_with_ties_matches_sklearn() -> None:
+    y = RNG.integers(0, 2, 200).astype(float)
+    p = np.round(np.clip(0.3 * y + RNG.uniform(0, 0.7, 200), 0, 1), 1).reshape(-1, 1)  # ties
+    got = compute_metrics(["auc"], unidl.Loss("binary_crossentropy"), y.reshape(-1, 1), p)
+    assert got["auc"] == pytest.approx(skm.roc_auc_score(y, p[:, 0]))
+
+
+def test_user_metric_functions() -> None:
+    def worst_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return float(np.abs(y_true - y_pred).max())
+
+    loss = unidl.Loss("mse")
+    names, custom = resolve_metrics(["mae", worst_error], loss)
+    assert names == ("mae", "worst_error")
+    got = compute_metrics(names, loss, np.zeros((3, 1)), np.array([[1.0], [-3.0], [2.0]]),
+                          custom)
+    assert got["worst_error"] == 3.0
+    with pytest.raises(unidl.SpecError, match="named function"):
+        resolve_metrics([lambda t, p: 0.0], loss)
+
+
+def test_classification_report_matches_sklearn() -> None:
+    from unidl.report import classification_report
+
+    y = RNG.integers(0, 3, 120)
+    p = _softmax(RNG.normal(size=(120, 3)) + np.eye(3)[y])
+    report = classification_report(unidl.Loss("sparse_categorical_crossentropy"), y, p)
+    np.testing.assert_array_equal(report.confusion_matrix,
+                                  skm.confusion_matrix(y, p.argmax(1), labels=range(3)))
+    prec, rec, f1, support = skm.precision_recall_fscore_support(y, p.argmax(1), labels=range(3))
+    np.testing.assert_allclose(report.precision, prec)
+    np.testing.assert_allclose(report.recall, rec)
+    np.testing.assert_allclose(report.f1, f1)
+    np.testing.assert_array_equal(report.support, support)
+    assert "weighted avg" in str(report) and report.accuracy == pytest.approx(
+        skm.accuracy_score(y, p.argmax(1)))

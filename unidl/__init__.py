@@ -1,6 +1,14 @@
 """unidl: one model description, any deep-learning framework."""
 
 from .api import build, evaluate, fit, load, predict, save
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    ModelCheckpoint,
+    TensorBoard,
+    TerminateOnNaN,
+)
 from .data import Dataset
 from .errors import (
     BackendError,
@@ -17,6 +25,14 @@ from .errors import (
 )
 from .model import Model
 from .registry import BackendInfo, available_backends, backend_names
+from .schedules import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LinearWarmup,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 from .spec import (
     SGD,
     Activation,
@@ -52,23 +68,35 @@ __all__ = [
     "BackendInfo",
     "BackendNotFoundError",
     "BatchNorm",
+    "CSVLogger",
+    "Callback",
     "Conv2D",
+    "CosineAnnealingLR",
     "DataError",
     "Dataset",
     "Dense",
     "DeviceError",
     "Dropout",
+    "EarlyStopping",
+    "ExponentialLR",
     "Flatten",
     "Input",
+    "LinearWarmup",
     "Loss",
     "MaxPool2D",
     "Model",
+    "ModelCheckpoint",
     "ModelFormatError",
+    "MultiStepLR",
     "NotSupportedError",
     "RMSprop",
+    "ReduceLROnPlateau",
     "Sequential",
     "ShapeMismatchError",
     "SpecError",
+    "StepLR",
+    "TensorBoard",
+    "TerminateOnNaN",
     "UnidlError",
     "UnknownNameError",
     "__version__",

@@ -16,8 +16,10 @@ from .devices import canonical_device, resolve_device
 from .errors import BackendNotFoundError, SpecError
 from .initializers import initial_weights
 from .io import load_model
+from .metrics import UserMetric
 from .model import Model
 from .registry import backend_names, get_backend
+from .schedules import Schedule
 from .spec.model import Sequential
 from .spec.serialize import from_dict
 from .spec.training import Loss, Optimizer
@@ -72,20 +74,23 @@ def build(spec: Sequential | dict[str, Any], backend: BackendLike = None, *,
 
 def fit(spec: Sequential | dict[str, Any], data: object, *, backend: BackendLike = None,
         loss: str | Loss | dict[str, Any], optimizer: str | Optimizer | dict[str, Any] = "adam",
-        metrics: Sequence[str] | None = None, epochs: int = 1, batch_size: int = 32,
-        validation_data: object = None, validation_split: float | None = None,
-        seed: int | None = None, device: str = "auto", shuffle: bool = True,
-        verbose: int = 1) -> Model:
+        metrics: Sequence[str | UserMetric] | None = None, epochs: int = 1,
+        batch_size: int = 32, validation_data: object = None,
+        validation_split: float | None = None, seed: int | None = None,
+        device: str = "auto", shuffle: bool = True, verbose: int = 1,
+        callbacks: Sequence[Any] = (), lr_schedule: Schedule | dict[str, Any] | None = None,
+        class_weight: dict[int, float] | None = None, sample_weight: object = None) -> Model:
     """Build ``spec`` on ``backend`` and train it; returns the trained :class:`Model`.
 
     Everything is validated before any training starts (spec, loss, optimizer, metric
-    names, data shapes and labels, device).
+    names, schedule, data shapes and labels, weights, device).
     """
     model = build(spec, backend, seed=seed, device=device)
-    model.compile(loss, optimizer, metrics)
+    model.compile(loss, optimizer, metrics, lr_schedule)
     return model.fit(data, epochs=epochs, batch_size=batch_size,
                      validation_data=validation_data, validation_split=validation_split,
-                     shuffle=shuffle, verbose=verbose)
+                     shuffle=shuffle, verbose=verbose, callbacks=callbacks,
+                     class_weight=class_weight, sample_weight=sample_weight)
 
 
 def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto") -> Model:

@@ -6,6 +6,8 @@
       spec.json            architecture (unidl spec) + training config (loss, optimizer, ...)
       weights.safetensors  canonical weights "<layer>/<param>" in Keras layout, float32
       meta.json            format version, unidl / backend versions, history, SHA-256 sums
+      optimizer.safetensors  (when trained on a backend with the "optimizer_state" feature)
+                           canonical optimizer state (unidl.optimizer_state) for resuming
 
 Writes are atomic: files go to a temporary sibling directory that is swapped in with two
 renames, and if a crash falls between them, ``load`` finds the previous save in its backup
@@ -16,18 +18,21 @@ file (safetensors and JSON only).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from .errors import ModelFormatError, SpecError, UnidlError
+from .schedules import PlateauState
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -40,6 +45,7 @@ FORMAT_VERSION: Final = 1
 SPEC_FILE: Final = "spec.json"
 WEIGHTS_FILE: Final = "weights.safetensors"
 META_FILE: Final = "meta.json"
+OPTIMIZER_FILE: Final = "optimizer.safetensors"
 _BACKUP_TAG: Final = ".unidl-backup"
 
 
@@ -87,7 +93,10 @@ def save_model(model: Model, path: Path) -> Path:
             training = {
                 "loss": state.loss.to_config(),
                 "optimizer": model.optimizer.to_config(),
-                "metrics": list(state.metrics),
+                "metrics": [m for m in state.metrics if m not in state.custom_metrics],
+                "custom_metrics": list(state.custom_metrics),
+                "lr_schedule": None if state.schedule is None else state.schedule.to_config(),
+                "plateau": None if state.plateau is None else dataclasses.asdict(state.plateau),
                 "epochs_trained": state.epochs_trained,
             }
         spec_doc = {"model": model.spec.to_dict(), "training": training, "seed": model.seed}
@@ -95,8 +104,15 @@ def save_model(model: Model, path: Path) -> Path:
         weights = {k: np.ascontiguousarray(v, dtype=np.float32)
                    for k, v in model.get_weights().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
-        with (tmp / WEIGHTS_FILE).open("rb") as f:
-            os.fsync(f.fileno())
+        files = [SPEC_FILE, WEIGHTS_FILE]
+        opt_state = model.optimizer_state()
+        if opt_state:
+            save_file({k: np.ascontiguousarray(v) for k, v in opt_state.items()},
+                      str(tmp / OPTIMIZER_FILE), metadata={"format": FORMAT_NAME})
+            files.append(OPTIMIZER_FILE)
+        for name in files[1:]:
+            with (tmp / name).open("rb") as f:
+                os.fsync(f.fileno())
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -106,7 +122,7 @@ def save_model(model: Model, path: Path) -> Path:
             "device": model.device,
             "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "history": model.history,
-            "sha256": {name: _sha256(tmp / name) for name in (SPEC_FILE, WEIGHTS_FILE)},
+            "sha256": {name: _sha256(tmp / name) for name in files},
         }
         _write(tmp / META_FILE, json.dumps(meta, indent=2).encode())
         _swap_in(tmp, path)
@@ -126,8 +142,9 @@ def _swap_in(tmp: Path, path: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def read_model_files(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Verified ``(spec document, meta, weights)`` of a saved model."""
+def read_model_files(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
+                                          dict[str, Any] | None]:
+    """Verified ``(spec document, meta, weights, optimizer state or None)``."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -155,23 +172,27 @@ def read_model_files(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[s
         raise ModelFormatError(f"{path} uses format version {version!r}; this unidl reads up "
                                f"to {FORMAT_VERSION}. Upgrade unidl to load it")
     sums = meta.get("sha256", {})
-    for name in (SPEC_FILE, WEIGHTS_FILE):
+    names = [SPEC_FILE, WEIGHTS_FILE] + ([OPTIMIZER_FILE] if OPTIMIZER_FILE in sums else [])
+    for name in names:
+        if not (path / name).is_file():
+            raise ModelFormatError(f"{path} is not a complete unidl model: missing {name}")
         if sums.get(name) != _sha256(path / name):
             raise ModelFormatError(f"{path / name} is corrupted or was modified: its SHA-256 "
                                    "does not match meta.json")
     try:
         spec_doc = json.loads((path / SPEC_FILE).read_text())
         weights = load_file(str(path / WEIGHTS_FILE))
+        opt_state = load_file(str(path / OPTIMIZER_FILE)) if OPTIMIZER_FILE in names else None
     except (ValueError, OSError, SafetensorError) as e:
         raise ModelFormatError(f"{path} is corrupted: {e}") from None
-    return spec_doc, meta, weights
+    return spec_doc, meta, weights, opt_state
 
 
 def load_model(path: Path, backend: str | Backend | None, device: str) -> Model:
     from .api import build
     from .spec.serialize import from_dict
 
-    spec_doc, meta, weights = read_model_files(path)
+    spec_doc, meta, weights, opt_state = read_model_files(path)
     try:
         spec = from_dict(spec_doc.get("model"))
     except SpecError as e:
@@ -182,9 +203,19 @@ def load_model(path: Path, backend: str | Backend | None, device: str) -> Model:
     model.set_weights(weights)
     training = spec_doc.get("training")
     if training:
-        model.compile(training["loss"], training["optimizer"], training["metrics"])
+        custom = training.get("custom_metrics") or []
+        if custom:
+            warnings.warn(f"{path}: user metric functions {custom} are not stored in the file; "
+                          "call model.compile(...) with them to compute them again",
+                          stacklevel=3)
+        model.compile(training["loss"], training["optimizer"], training["metrics"],
+                      training.get("lr_schedule"))
         assert model._state is not None
         model._state.epochs_trained = int(training.get("epochs_trained", 0))
+        if training.get("plateau"):
+            model._state.plateau = PlateauState(**training["plateau"])
+        if opt_state is not None:
+            model.restore_optimizer_state(opt_state, str(path))
     history = meta.get("history") or {}
     model.history = {str(k): [float(v) for v in vs] for k, vs in history.items()}
     return model

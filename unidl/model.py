@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,14 +13,16 @@ import numpy as np
 import numpy.typing as npt
 
 from .backend import Backend, BackendModel, TrainingSetup, Weights, check_weights
-from .capabilities import check_training
+from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
-from .errors import NotSupportedError, SpecError, UnidlError
-from .inputs import as_source, as_x, split_validation
-from .metrics import resolve_metrics
+from .errors import DataError, NotSupportedError, SpecError, UnidlError
+from .inputs import as_source, as_x, labels_of, split_validation
+from .metrics import UserMetric, resolve_metrics, target_kind
+from .optimizer_state import state_shapes
+from .schedules import Schedule, schedule_from
 from .spec.model import Sequential
 from .spec.training import Loss, Optimizer, loss_from, optimizer_from
-from .training import TrainingState, evaluate_arrays, run_epochs
+from .training import TrainingState, evaluate_arrays, predict_source, run_epochs
 
 __all__ = ["Model"]
 
@@ -60,6 +65,9 @@ class Model:
         self._state: TrainingState | None = None
         self._optimizer: Optimizer | None = None
         self._configured = False
+        self._pending_optimizer_state: dict[str, Array] | None = None
+        #: Set by a callback to end ``fit`` after the current epoch.
+        self.stop_training = False
 
     # -- description ------------------------------------------------------------------
     @property
@@ -99,12 +107,20 @@ class Model:
                 f"{self.spec.count_params():,} params, {self.epochs_trained} epochs trained>")
 
     # -- training ---------------------------------------------------------------------
+    @property
+    def lr_schedule(self) -> Schedule | None:
+        return None if self._state is None else self._state.schedule
+
     def compile(self, loss: str | Loss | dict[str, Any], optimizer: str | Optimizer |
-                dict[str, Any] = "adam", metrics: Sequence[str] | None = None) -> Model:
-        """Set the loss, optimizer and metrics (fresh optimizer state)."""
+                dict[str, Any] = "adam", metrics: Sequence[str | UserMetric] | None = None,
+                lr_schedule: Schedule | dict[str, Any] | None = None) -> Model:
+        """Set the loss, optimizer, metrics and learning-rate schedule (fresh optimizer
+        state). Metrics are names (see ``unidl.metrics``) or functions ``fn(y_true,
+        y_pred) -> float``."""
         loss_spec = loss_from(loss)
         opt = optimizer_from(optimizer)
-        names = resolve_metrics(metrics, loss_spec)
+        names, custom = resolve_metrics(metrics, loss_spec)
+        schedule = None if lr_schedule is None else schedule_from(lr_schedule)
         final = self.spec.final_activation
         if loss_spec.from_logits and final in ("softmax", "sigmoid"):
             raise SpecError(
@@ -112,10 +128,14 @@ class Model:
                 f"apply {final} twice; drop the final activation or set from_logits=False",
                 "loss.from_logits")
         check_training(self.backend.capabilities, self.spec, loss_spec, opt, self.backend_name)
+        if schedule is not None:
+            require_feature(self.backend.capabilities, "lr_schedule", self.backend_name,
+                            "learning-rate schedules")
         epochs = self.epochs_trained
-        self._state = TrainingState(loss_spec, names, self.seed, epochs)
+        self._state = TrainingState(loss_spec, names, self.seed, epochs, custom, schedule)
         self._optimizer = opt
         self._configured = False
+        self._pending_optimizer_state = None
         return self
 
     def _setup(self) -> TrainingSetup:
@@ -126,16 +146,28 @@ class Model:
 
     def fit(self, data: object, *, epochs: int = 1, batch_size: int = 32,
             validation_data: object = None, validation_split: float | None = None,
-            shuffle: bool = True, verbose: int = 1) -> Model:
+            shuffle: bool = True, verbose: int = 1, callbacks: Sequence[Any] = (),
+            class_weight: dict[int, float] | None = None, sample_weight: object = None,
+            initial_epoch: int | None = None) -> Model:
         """Train for ``epochs`` more epochs; ``history`` grows by one entry per epoch.
 
-        The optimizer state carries over between calls (as in Keras) until ``compile``.
+        With ``initial_epoch`` (Keras semantics) training runs epochs ``initial_epoch`` to
+        ``epochs - 1``; use it to resume a saved model where it stopped. The optimizer
+        state carries over between calls (as in Keras) until ``compile``.
+        ``class_weight`` ({class: weight}) and ``sample_weight`` (one per sample) weight
+        each sample's loss; they multiply when both are given.
         """
         if self._state is None:
             raise SpecError("the model has no loss yet; call model.compile(loss=..., "
                             "optimizer=...) or pass loss= to unidl.fit", "loss")
         epochs = _positive_int(epochs, "epochs", allow_zero=True)
         batch_size = _positive_int(batch_size, "batch_size")
+        if initial_epoch is not None:
+            start = _positive_int(initial_epoch, "initial_epoch", allow_zero=True)
+            if start > epochs:
+                raise SpecError(f"initial_epoch ({start}) is after the final epoch "
+                                f"(epochs={epochs})", "initial_epoch")
+            epochs -= start
         if validation_data is not None and validation_split is not None:
             raise SpecError("give validation_data or validation_split, not both",
                             "validation_split")
@@ -148,11 +180,20 @@ class Model:
             train, val = split_validation(train, validation_split)
         elif validation_data is not None:
             val = as_source(validation_data, self.spec, self._state.loss, "validation_data")
+        if class_weight is not None or sample_weight is not None:
+            require_feature(self.backend.capabilities, "sample_weight", self.backend_name,
+                            "class_weight / sample_weight")
+            weights = _sample_weights(train, self._state.loss, class_weight, sample_weight)
+            train = dataclasses.replace(train, sample_weight=weights)  # type: ignore[type-var]
+        if initial_epoch is not None:
+            self._state.epochs_trained = start
         if not self._configured:
             self._native.configure(self._setup())
             self._configured = True
-        run_epochs(self._native, self._state, train, val, epochs, batch_size, shuffle,
-                   verbose, self.history)
+            if self._pending_optimizer_state is not None:
+                self._native.set_optimizer_state(self._pending_optimizer_state)
+                self._pending_optimizer_state = None
+        run_epochs(self, train, val, epochs, batch_size, shuffle, verbose, callbacks)
         return self
 
     # -- inference --------------------------------------------------------------------
@@ -164,6 +205,19 @@ class Model:
         batch_size = _positive_int(batch_size, "batch_size")
         source = as_source(data, self.spec, self._state.loss, "data")
         return evaluate_arrays(self._native, self._state, source, batch_size)
+
+    def classification_report(self, data: object, batch_size: int = 256) -> Any:
+        """Confusion matrix and per-class precision/recall/F1/support on ``data``
+        (a :class:`unidl.report.ClassificationReport`; ``print()`` it)."""
+        from .report import classification_report
+
+        if self._state is None:
+            raise SpecError("classification_report needs a loss; call model.compile first",
+                            "loss")
+        source = as_source(data, self.spec, self._state.loss, "data")
+        y, outputs = predict_source(self._native, source, _positive_int(batch_size,
+                                                                        "batch_size"))
+        return classification_report(self._state.loss, y, outputs)
 
     def predict(self, x: object, batch_size: int = 256) -> npt.NDArray[np.float32]:
         """Model outputs for ``x`` as a float32 NumPy array, inference mode."""
@@ -179,6 +233,33 @@ class Model:
         """Load canonical weights; names and shapes are checked against the spec."""
         expected = {k: p.shape for k, p in self.spec.params.items()}
         self._native.set_weights(check_weights(expected, weights, "set_weights"))
+
+    def optimizer_state(self) -> dict[str, Array]:
+        """Canonical optimizer state (``unidl.optimizer_state``), ``{}`` if none yet or if
+        the backend does not declare the ``optimizer_state`` feature."""
+        if "optimizer_state" not in self.backend.capabilities.features:
+            return {}
+        if self._pending_optimizer_state is not None:
+            return dict(self._pending_optimizer_state)
+        return self._native.get_optimizer_state() if self._configured else {}
+
+    def restore_optimizer_state(self, state: Weights, source: str = "state") -> None:
+        """Use ``state`` (saved optimizer state) for the next ``fit``, so training resumes
+        on the same trajectory. Names and shapes are checked against the compiled
+        optimizer; a backend without the ``optimizer_state`` feature warns and starts
+        fresh."""
+        if self._optimizer is None:
+            raise SpecError("compile the model before restoring optimizer state", "optimizer")
+        if "optimizer_state" not in self.backend.capabilities.features:
+            warnings.warn(f"{source}: backend {self.backend_name!r} cannot restore optimizer "
+                          "state; training continues with a fresh optimizer", stacklevel=3)
+            return
+        checked = check_weights(state_shapes(self.spec, self._optimizer), state,
+                                f"{source}: optimizer state")
+        self._pending_optimizer_state = dict(checked)
+        if self._configured:
+            self._native.set_optimizer_state(self._pending_optimizer_state)
+            self._pending_optimizer_state = None
 
     def save(self, path: str | Path) -> Path:
         """Save to the portable format (a directory; atomic). Returns the path."""
@@ -201,3 +282,34 @@ class Model:
             raise UnidlError(f"cannot create {target.parent}: {e}") from e
         self._native.export(str(target), fmt)
         return target
+
+
+def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, float] | None,
+                    sample_weight: object) -> Array:
+    """Per-sample loss weights from ``class_weight`` and/or ``sample_weight``."""
+    n = len(train)
+    weights = np.ones(n, dtype=np.float32)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if sw.shape != (n,):
+            raise DataError(f"sample_weight has {sw.size} values but the "
+                            f"training data has {n} samples; give one weight per sample")
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise DataError("sample_weight must be finite and >= 0")
+        weights *= sw.astype(np.float32)
+    if class_weight is not None:
+        kind = target_kind(loss)
+        if kind == "regression":
+            raise SpecError("class_weight needs a classification loss; use sample_weight",
+                            "class_weight")
+        y = labels_of(train)
+        labels = (y.reshape(-1) if kind == "sparse" else
+                  y.argmax(-1) if kind == "categorical" else (y.reshape(n, -1)[:, 0] > 0.5))
+        labels = np.asarray(labels, dtype=np.int64)
+        for c, w in class_weight.items():
+            if not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise DataError(f"class_weight[{c!r}] must be a finite number >= 0, got {w!r}")
+        lookup = np.array([class_weight.get(int(c), 1.0) for c in range(int(labels.max()) + 1)],
+                          dtype=np.float32)
+        weights *= lookup[labels]
+    return weights

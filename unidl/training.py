@@ -1,29 +1,35 @@
 """The fit loop: what an epoch means, defined once for every backend.
 
-The core decides the batch order of every epoch (from the seed and the epoch index), asks
-the backend to run the epoch, then computes training metrics from the epoch's outputs and
-validation loss and metrics from the backend's predictions, with the NumPy definitions in
-``unidl.losses`` and ``unidl.metrics``. History keys follow Keras: ``loss``, ``<metric>``,
-``val_loss``, ``val_<metric>``.
+The core decides the batch order of every epoch (from the seed and the epoch index) and
+the learning rate of every step, asks the backend to run the plan (whole, or in chunks
+when batch callbacks or a progress bar need them), then computes training metrics from the
+epoch's outputs and validation loss and metrics from the backend's predictions, with the
+NumPy definitions in ``unidl.losses`` and ``unidl.metrics``. History keys follow Keras:
+``loss``, ``<metric>``, ``val_loss``, ``val_<metric>``, and ``lr`` when a schedule runs.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .backend import BackendModel
-from .data import ArrayData, SampleSource, epoch_plan
+from .callbacks import Logs
+from .data import ArrayData, EpochPlan, SampleSource, epoch_plan
 from .inputs import labels_of
 from .losses import compute_loss
-from .metrics import compute_metrics
+from .metrics import UserMetric, compute_metrics
+from .progress import Progress
+from .schedules import PlateauState, ReduceLROnPlateau, Schedule, step_rates
 from .spec.training import Loss
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = ["TrainingState", "evaluate_arrays", "logits_to_probs", "run_epochs"]
 
@@ -32,12 +38,15 @@ Array = npt.NDArray[Any]
 
 @dataclass
 class TrainingState:
-    """What a model remembers between fits: the loss, metrics and epochs trained."""
+    """What a model remembers between fits: loss, metrics, schedule, epochs trained."""
 
     loss: Loss
     metrics: tuple[str, ...]
     seed: int
     epochs_trained: int = 0
+    custom_metrics: dict[str, UserMetric] = field(default_factory=dict)
+    schedule: Schedule | None = None
+    plateau: PlateauState | None = None
 
 
 def logits_to_probs(loss: Loss, outputs: Array) -> Array:
@@ -52,52 +61,111 @@ def logits_to_probs(loss: Loss, outputs: Array) -> Array:
     return np.asarray(e / e.sum(axis=-1, keepdims=True))
 
 
-def evaluate_arrays(model: BackendModel, state: TrainingState, data: SampleSource,
-                    batch_size: int) -> dict[str, float]:
-    """Loss and metrics of ``model`` on ``data`` in inference mode."""
+def predict_source(model: BackendModel, data: SampleSource,
+                   batch_size: int) -> tuple[Array, Array]:
+    """(targets, outputs) of a whole source in inference mode."""
     if isinstance(data, ArrayData):
         x, y = data.x, data.y
     else:
-        idx = np.arange(len(data))
-        x, y = data.take(idx)
+        x, y = data.take(np.arange(len(data)))
     assert y is not None
-    outputs = model.predict(x, batch_size)
+    return y, model.predict(x, batch_size)
+
+
+def evaluate_arrays(model: BackendModel, state: TrainingState, data: SampleSource,
+                    batch_size: int) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``data`` in inference mode."""
+    y, outputs = predict_source(model, data, batch_size)
     logs = {"loss": compute_loss(state.loss, y, outputs, logits=state.loss.from_logits)}
     logs.update(compute_metrics(state.metrics, state.loss, y,
-                                logits_to_probs(state.loss, outputs)))
+                                logits_to_probs(state.loss, outputs), state.custom_metrics))
     return logs
 
 
-def _format(logs: dict[str, float]) -> str:
-    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
+def _call(callbacks: Sequence[Any], hook: str, *args: Any) -> None:
+    for cb in callbacks:
+        method = getattr(cb, hook, None)
+        if method is not None:
+            method(*args)
 
 
-def run_epochs(model: BackendModel, state: TrainingState, train: SampleSource,
-               val: SampleSource | None, epochs: int, batch_size: int, shuffle: bool,
-               verbose: int, history: dict[str, list[float]]) -> None:
-    """Train ``epochs`` more epochs, appending to ``history`` as each epoch ends."""
+def _chunk_batches(callbacks: Sequence[Any]) -> int | None:
+    """Batches per backend call: None (whole epochs) unless a callback wants batch hooks."""
+    wanted = [
+        max(1, int(getattr(cb, "batch_interval", 1)))
+        for cb in callbacks
+        if getattr(cb, "wants_batches", hasattr(cb, "on_batch_end")
+                   or hasattr(cb, "on_batch_begin"))
+    ]
+    return min(wanted) if wanted else None
+
+
+def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect: bool,
+              chunk: int | None, owner: Model, callbacks: Sequence[Any]
+              ) -> tuple[float, Array | None]:
+    """Run one epoch's plan, whole or in chunks of ``chunk`` batches; (loss, outputs)."""
+    if chunk is None:
+        result = model.train_epoch(train, plan, collect)
+        return float(result.loss), result.outputs
+    bs, total, outputs = plan.batch_size, 0.0, []
+    for first in range(0, len(plan), chunk):
+        order = plan.order[first * bs:(first + chunk) * bs]
+        rates = None if plan.learning_rates is None else \
+            plan.learning_rates[first:first + chunk]
+        _call(callbacks, "on_batch_begin", owner, first)
+        part = model.train_epoch(train, EpochPlan(order, bs, plan.epoch, first, rates), collect)
+        total += float(part.loss) * len(order)
+        if part.outputs is not None:
+            outputs.append(part.outputs)
+        last = first + -(-len(order) // bs) - 1
+        _call(callbacks, "on_batch_end", owner, last, {"loss": float(part.loss)})
+    return total / len(plan.order), (np.concatenate(outputs) if outputs else None)
+
+
+def run_epochs(owner: Model, train: SampleSource, val: SampleSource | None, epochs: int,
+               batch_size: int, shuffle: bool, verbose: int,
+               callbacks: Sequence[Any]) -> None:
+    """Train ``epochs`` more epochs, appending to ``owner.history`` as each epoch ends."""
+    state, native = owner._state, owner._native
+    assert state is not None and owner.optimizer is not None
     n = len(train)
-    y_all = labels_of(train) if state.metrics else None
+    steps = -(-n // batch_size)
     first = state.epochs_trained
+    cbs = list(callbacks)
+    if verbose:
+        cbs.append(Progress(verbose, first + epochs, steps))
+    chunk = _chunk_batches(cbs)
+    y_all = labels_of(train) if state.metrics else None
+    if isinstance(state.schedule, ReduceLROnPlateau) and state.plateau is None:
+        state.plateau = PlateauState(owner.optimizer.lr)
+    owner.stop_training = False
+    logs: Logs = {}
+    _call(cbs, "on_train_begin", owner, logs)
     for epoch in range(first, first + epochs):
-        started = time.perf_counter()
+        _call(cbs, "on_epoch_begin", owner, epoch)
         plan = epoch_plan(n, batch_size, state.seed, epoch, shuffle)
-        result = model.train_epoch(train, plan, collect_outputs=bool(state.metrics))
-        logs: dict[str, float] = {"loss": float(result.loss)}
-        if state.metrics and result.outputs is not None and y_all is not None:
+        rates = step_rates(state.schedule, owner.optimizer.lr, epoch, steps, state.plateau)
+        plan = EpochPlan(plan.order, batch_size, epoch, 0, rates)
+        loss, outputs = _run_plan(native, train, plan, bool(state.metrics), chunk, owner, cbs)
+        logs = {"loss": loss}
+        if state.metrics and outputs is not None and y_all is not None:
             logs.update(compute_metrics(state.metrics, state.loss, y_all[plan.order],
-                                        logits_to_probs(state.loss, result.outputs)))
+                                        logits_to_probs(state.loss, outputs),
+                                        state.custom_metrics))
         if val is not None:
-            val_logs = evaluate_arrays(model, state, val, max(batch_size, 256))
+            val_logs = evaluate_arrays(native, state, val, max(batch_size, 256))
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        if rates is not None:
+            logs["lr"] = float(rates[-1])
         for key, value in logs.items():
-            history.setdefault(key, []).append(value)
+            owner.history.setdefault(key, []).append(value)
         state.epochs_trained = epoch + 1
-        if verbose:
-            took = time.perf_counter() - started
-            print(f"Epoch {epoch + 1}/{first + epochs} - {took:.2f}s - {_format(logs)}",
-                  file=sys.stdout, flush=True)
-        if not math.isfinite(logs["loss"]) and verbose:
+        if isinstance(state.schedule, ReduceLROnPlateau) and state.plateau is not None:
+            state.plateau.update(state.schedule, logs)
+        _call(cbs, "on_epoch_end", owner, epoch, logs)
+        if owner.stop_training:
+            break
+        if not math.isfinite(loss) and verbose:
             print("warning: the training loss is not finite; lower the learning rate or "
-                  "check the data", file=sys.stderr)
-
+                  "check the data (unidl.callbacks.TerminateOnNaN stops on it)")
+    _call(cbs, "on_train_end", owner, logs)

@@ -34,7 +34,7 @@ def require_spec(backend: str, spec: unidl.Sequential, training: bool = False) -
 
 
 def require(backend: str, **wanted: str) -> None:
-    """``require(b, losses="mse", optimizers="Adam")``: skip unless all are declared."""
+    """``require(b, losses="mse", features="lr_schedule")``: skip unless all are declared."""
     c = caps(backend)
     for field, value in wanted.items():
         if value not in getattr(c, field):

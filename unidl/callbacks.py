@@ -1,0 +1,219 @@
+"""Callbacks: hooks into the core's fit loop, the same on every backend.
+
+A callback is any object with some of these methods (missing ones are skipped); subclass
+:class:`Callback` for no-op defaults. ``model.stop_training = True`` ends training after
+the current epoch. Epoch ``logs`` hold ``loss``, metrics, ``val_*`` and ``lr``; callbacks
+run in order and see the same dict.
+
+Batch hooks cost speed: backends run whole epochs in compiled loops, so when a callback
+defines ``on_batch_begin``/``on_batch_end`` the core hands the epoch over in chunks of
+``batch_interval`` batches (default 1) and calls the hooks between chunks with the index of
+the chunk's last batch and ``{"loss": mean loss over the chunk}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import SpecError, UnknownNameError
+
+if TYPE_CHECKING:
+    from .model import Model
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackLike",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "TensorBoard",
+    "TerminateOnNaN",
+    "better",
+]
+
+Logs = dict[str, float]
+
+
+class CallbackLike(Protocol):
+    """Structural type of a callback (every method optional at run time)."""
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None: ...
+
+
+class Callback:
+    """Base class with no-op hooks; override the ones you need."""
+
+    #: With batch hooks: call them every this many batches.
+    batch_interval: int = 1
+
+    def on_train_begin(self, model: Model, logs: Logs) -> None:
+        """Before the first epoch of a ``fit``."""
+
+    def on_train_end(self, model: Model, logs: Logs) -> None:
+        """After the last epoch of a ``fit`` (also when stopped early)."""
+
+    def on_epoch_begin(self, model: Model, epoch: int) -> None:
+        """Before epoch ``epoch`` (0-based, counting every epoch the model trained)."""
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+        """After epoch ``epoch`` with its logs (training and validation)."""
+
+
+def better(monitor: str, mode: str, current: float, best: float, min_delta: float) -> bool:
+    """Whether ``current`` improves on ``best`` by more than ``min_delta``."""
+    if mode == "auto":
+        mode = "max" if re.search(r"acc|auc|precision|recall|f1|r2", monitor) else "min"
+    if mode == "min":
+        return current < best - abs(min_delta)
+    return current > best + abs(min_delta)
+
+
+def _mode(mode: str, where: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise UnknownNameError("mode", mode, ("auto", "min", "max"), f"{where}.mode")
+    return mode
+
+
+def _monitored(logs: Logs, monitor: str, where: str) -> float:
+    if monitor not in logs:
+        raise SpecError(f"monitors {monitor!r}, which is not in the epoch logs "
+                        f"({', '.join(logs)}); pass validation data or monitor 'loss'",
+                        f"{where}.monitor")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs. With ``restore_best_weights`` the weights of the best epoch are put back when
+    training ends (whether it stopped early or ran out of epochs)."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        if not isinstance(patience, int) or patience < 0:
+            raise SpecError(f"must be an integer >= 0, got {patience!r}",
+                            "EarlyStopping.patience")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.mode = _mode(mode, "EarlyStopping")
+        self.restore_best_weights = restore_best_weights
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_weights: dict[str, npt.NDArray[np.float32]] | None = None
+
+    def on_train_begin(self, model: Model, logs: Logs) -> None:
+        self.best, self.best_epoch, self.stopped_epoch = None, None, None
+        self._wait, self._best_weights = 0, None
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if self.best is None or better(self.monitor, self.mode, value, self.best,
+                                       self.min_delta):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = model.get_weights()
+            return
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            model.stop_training = True
+
+    def on_train_end(self, model: Model, logs: Logs) -> None:
+        if self.restore_best_weights and self._best_weights is not None:
+            model.set_weights(self._best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (portable format, atomic, with optimizer state) after each epoch.
+
+    ``path`` may contain ``{epoch}`` and log names, e.g. ``"ckpt/e{epoch:03d}"``. With
+    ``save_best_only`` only epochs improving ``monitor`` are saved.
+    """
+
+    def __init__(self, path: str | Path, monitor: str = "val_loss",
+                 save_best_only: bool = False, mode: str = "auto") -> None:
+        self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
+        self.mode = _mode(mode, "ModelCheckpoint")
+        self.best: float | None = None
+        self.saved: list[Path] = []
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if self.best is not None and not better(self.monitor, self.mode, value,
+                                                    self.best, 0.0):
+                return
+            self.best = value
+        target = Path(self.path.format(epoch=epoch + 1, **logs))
+        self.saved.append(model.save(target))
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as the loss is NaN or infinite."""
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+        if not math.isfinite(logs.get("loss", 0.0)):
+            model.stop_training = True
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (``epoch`` and every log value) to a CSV file."""
+
+    def __init__(self, path: str | Path, separator: str = ",", append: bool = False) -> None:
+        self.path, self.separator, self.append = Path(path), separator, append
+        self._keys: list[str] | None = None
+
+    def on_train_begin(self, model: Model, logs: Logs) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.append or not self.path.exists():
+            self.path.write_text("")
+        self._keys = None
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+        new = self.path.stat().st_size == 0
+        if self._keys is None:
+            self._keys = list(logs)
+        with self.path.open("a", newline="") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            if new:
+                writer.writerow(["epoch", *self._keys])
+            writer.writerow([epoch, *(logs.get(k, "") for k in self._keys)])
+
+
+class TensorBoard(Callback):
+    """Write every epoch log value as a TensorBoard scalar (tags ``epoch_<name>``, step =
+    epoch), with TensorBoard's own event-file writer (needs the ``tensorboard`` package)."""
+
+    def __init__(self, log_dir: str | Path) -> None:
+        self.log_dir = Path(log_dir)
+        self._writer: Any = None
+
+    def on_train_begin(self, model: Model, logs: Logs) -> None:
+        try:
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        except ImportError as e:
+            raise SpecError("the TensorBoard callback needs the tensorboard package: "
+                            "pip install tensorboard", "callbacks") from e
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._writer = EventFileWriter(str(self.log_dir))
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        values = [Summary.Value(tag=f"epoch_{k}", simple_value=float(v))
+                  for k, v in logs.items()]
+        self._writer.add_event(Event(step=epoch, summary=Summary(value=values)))
+        self._writer.flush()
+
+    def on_train_end(self, model: Model, logs: Logs) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
