@@ -16,6 +16,7 @@ import pytest
 
 import unidl
 from unidl.testing.cases import FORWARD_SPECS, random_input, random_weights
+from unidl.testing.skips import require_spec
 
 Pair = tuple[str, str]
 
@@ -24,6 +25,8 @@ Pair = tuple[str, str]
 def test_forward_parity_with_identical_weights(backend_pair: Pair, case: str) -> None:
     a, b = backend_pair
     spec = FORWARD_SPECS[case]
+    require_spec(a, spec)
+    require_spec(b, spec)
     weights = random_weights(spec, seed=3)
     x = random_input(spec, n=9, seed=4)
     outs = []

@@ -123,3 +123,13 @@ def test_export_to_an_unknown_format(backend: str, tmp_path: Any) -> None:
     model = unidl.build(mlp(), backend=backend, seed=0)
     with pytest.raises(unidl.NotSupportedError, match="cannot export format 'onnx'"):
         model.export(tmp_path / "m.onnx", format="onnx")
+
+
+def test_embedding_index_out_of_range_is_a_clear_error(backend: str) -> None:
+    spec = unidl.Sequential([unidl.Input((3,), dtype="int64"), unidl.Embedding(10, 4),
+                             unidl.Flatten(), unidl.Dense(1)])
+    x = np.array([[1, 2, 3], [4, 10, 0]])
+    with pytest.raises(unidl.DataError, match=r"index 10, outside \[0, 10\) of Embedding"):
+        unidl.build(spec, backend=backend).predict(x)
+    with pytest.raises(unidl.DataError, match="index -1"):
+        unidl.build(spec, backend=backend).predict(-x)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 import unidl
@@ -136,3 +139,44 @@ def test_import_unidl_imports_no_framework() -> None:
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sequence_layers_shapes_and_canonical_params() -> None:
+    spec = unidl.Sequential([
+        unidl.Input((20,), dtype="int64"), unidl.Embedding(50, 8),
+        unidl.Conv1D(16, 3, padding="same"), unidl.MaxPool1D(2), unidl.LayerNorm(),
+        unidl.LSTM(12, return_sequences=True), unidl.GRU(6), unidl.Reshape((2, 3)),
+        unidl.SimpleRNN(4),
+    ])
+    assert [ls.output_shape for ls in spec.layer_shapes] == [
+        (20, 8), (20, 16), (10, 16), (10, 16), (10, 12), (6,), (2, 3), (4,)]
+    p = spec.params
+    assert p["embedding/embeddings"].shape == (50, 8)
+    assert p["conv1d/kernel"].shape == (3, 8, 16)
+    assert p["lstm/kernel"].shape == (16, 48) and p["lstm/recurrent_kernel"].shape == (12, 48)
+    assert p["gru/bias"].shape == (2, 18)
+    assert from_yaml(spec.to_yaml()) == spec
+
+
+def test_recurrent_initial_weights_follow_keras() -> None:
+    from unidl.initializers import initial_weights
+
+    spec = unidl.Sequential([unidl.Input((5, 3)), unidl.LSTM(4)])
+    w = initial_weights(spec, 0)
+    rec = w["lstm/recurrent_kernel"].astype(float)  # (4, 16): orthonormal rows
+    np.testing.assert_allclose(rec @ rec.T, np.eye(4), atol=1e-6)
+    np.testing.assert_array_equal(w["lstm/bias"], [0] * 4 + [1] * 4 + [0] * 8)
+
+
+@pytest.mark.parametrize(("make", "fragment"), [
+    (lambda: unidl.Sequential([unidl.Input((3,)), unidl.Embedding(5, 2)]), "integer"),
+    (lambda: unidl.Sequential([unidl.Input((3,), dtype="int64"), unidl.Dense(2),
+                               unidl.Embedding(5, 2)]), "right after"),
+    (lambda: unidl.Sequential([unidl.Input((6,)), unidl.Reshape((4, -1))]), "cannot reshape"),
+    (lambda: unidl.Reshape((2, -1, -1)), "at most one -1"),
+    (lambda: unidl.Sequential([unidl.Input((6,)), unidl.LSTM(3)]), "(steps, features)"),
+    (lambda: unidl.Sequential([unidl.Input((2, 3)), unidl.Conv1D(3, 5)]), "longer"),
+])
+def test_sequence_layer_errors(make, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(unidl.SpecError, match=re.escape(fragment)):
+        make()

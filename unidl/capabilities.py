@@ -15,8 +15,10 @@ from typing import Final
 
 from .errors import NotSupportedError
 from .spec.activations import ACTIVATIONS
-from .spec.layers import LAYER_TYPES, Conv2D, Dense, Layer
+from .spec.catalog import LAYER_TYPES
 from .spec.layers import Activation as ActivationLayer
+from .spec.layers import Conv2D, Dense, Layer
+from .spec.layers_1d import Conv1D
 from .spec.model import Sequential
 from .spec.training import LOSSES, OPTIMIZER_TYPES, Loss, Optimizer
 
@@ -66,7 +68,7 @@ class Capabilities:
         """The first unsupported thing a layer needs, described, or None."""
         if layer.kind not in self.layers:
             return f"layer {layer.kind}"
-        if isinstance(layer, (Dense, Conv2D, ActivationLayer)) and \
+        if isinstance(layer, (Dense, Conv1D, Conv2D, ActivationLayer)) and \
                 layer.activation not in self.activations:
             return f"activation {layer.activation!r}"
         return None

@@ -41,6 +41,17 @@ def _truncated_normal(rng: np.random.Generator, shape: Shape) -> npt.NDArray[np.
     return out
 
 
+def _orthogonal(rng: np.random.Generator, shape: Shape) -> npt.NDArray[np.float32]:
+    """Keras' Orthogonal (gain 1): Q of a QR of a normal matrix, signs fixed by diag(R)."""
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return np.asarray(q.reshape(shape), dtype=np.float32)
+
+
 def initialize(name: str, info: ParamInfo, seed: int) -> npt.NDArray[np.float32]:
     """One parameter's initial value (float32) from ``seed`` and its canonical ``name``."""
     shape = info.shape
@@ -49,7 +60,16 @@ def initialize(name: str, info: ParamInfo, seed: int) -> npt.NDArray[np.float32]
         return np.zeros(shape, np.float32)
     if init == "ones":
         return np.ones(shape, np.float32)
+    if init == "unit_forget_bias":  # LSTM gates i, f, c, o: the forget gate's bias is 1
+        bias = np.zeros(shape, np.float32)
+        units = shape[0] // 4
+        bias[units:2 * units] = 1.0
+        return bias
     rng = np.random.default_rng([seed, _INIT_STREAM, zlib.crc32(name.encode())])
+    if init == "uniform_0.05":
+        return rng.uniform(-0.05, 0.05, shape).astype(np.float32)
+    if init == "orthogonal":
+        return _orthogonal(rng, shape)
     fan_in, fan_out = _fans(shape)
     family, dist = init.split("_")
     scale = {"glorot": 2.0 / (fan_in + fan_out), "he": 2.0 / fan_in, "lecun": 1.0 / fan_in}[

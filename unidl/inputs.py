@@ -15,6 +15,7 @@ import numpy.typing as npt
 from .data import ArrayData, Dataset, MappedData, SampleSource
 from .errors import DataError, ShapeMismatchError
 from .metrics import target_kind
+from .spec.layers_shape import Embedding
 from .spec.model import Sequential
 from .spec.training import Loss
 
@@ -63,7 +64,14 @@ def as_x(x: object, spec: Sequential, what: str = "x") -> Array:
     if spec.input.dtype.startswith("int"):
         if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
             raise DataError(f"{what} must hold integers for an {spec.input.dtype} Input")
-        return np.ascontiguousarray(arr, dtype=spec.input.dtype)
+        arr = np.ascontiguousarray(arr, dtype=spec.input.dtype)
+        first = spec.layers[1] if len(spec.layers) > 1 else None
+        if isinstance(first, Embedding) and (arr.min() < 0 or arr.max() >= first.input_dim):
+            bad = int(arr.min() if arr.min() < 0 else arr.max())
+            raise DataError(f"{what} holds index {bad}, outside [0, {first.input_dim}) of "
+                            f"Embedding {first.layer_name!r}; raise input_dim or map "
+                            "unseen categories to a reserved index")
+        return arr
     _check_finite(arr, what)
     return np.ascontiguousarray(arr, dtype=spec.input.dtype)
 

@@ -1,6 +1,7 @@
 """The model description: pure, frozen, validated, JSON/YAML round-trip."""
 
 from .activations import ACTIVATIONS
+from .catalog import LAYER_TYPES
 from .layers import (
     Activation,
     AvgPool2D,
@@ -15,7 +16,18 @@ from .layers import (
     ParamInfo,
     Shape,
 )
+from .layers_1d import (
+    AvgPool1D,
+    Conv1D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    MaxPool1D,
+)
+from .layers_shape import Embedding, LayerNorm, Reshape
 from .model import LayerShapes, Sequential
+from .recurrent import GRU, LSTM, SimpleRNN
 from .serialize import from_dict, from_json, from_yaml
 from .training import (
     LOSSES,
@@ -33,29 +45,43 @@ from .training import (
 
 __all__ = [
     "ACTIVATIONS",
+    "GRU",
+    "LAYER_TYPES",
     "LOSSES",
+    "LSTM",
     "SGD",
     "Activation",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "Conv1D",
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
     "Input",
     "Layer",
+    "LayerNorm",
     "LayerShapes",
     "Loss",
+    "MaxPool1D",
     "MaxPool2D",
     "Optimizer",
     "ParamInfo",
     "RMSprop",
+    "Reshape",
     "Sequential",
     "Shape",
+    "SimpleRNN",
     "from_dict",
     "from_json",
     "from_yaml",

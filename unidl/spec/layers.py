@@ -18,7 +18,6 @@ from .activations import check_activation
 __all__ = [
     "DTYPES",
     "INITIALIZERS",
-    "LAYER_TYPES",
     "Activation",
     "AvgPool2D",
     "BatchNorm",
@@ -46,6 +45,7 @@ INITIALIZERS: Final = (
     "lecun_normal",
     "zeros",
     "ones",
+    "orthogonal",
 )
 
 
@@ -58,11 +58,11 @@ class ParamInfo:
     trainable: bool = True
 
 
-def _set(obj: object, field: str, value: object) -> None:
+def set_field(obj: object, field: str, value: object) -> None:
     object.__setattr__(obj, field, value)  # normalising a frozen dataclass in __post_init__
 
 
-def _positive_int(value: object, path: str) -> int:
+def positive_int(value: object, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise SpecError(f"must be a positive integer, got {value!r}", path)
     return value
@@ -72,12 +72,12 @@ def _pair(value: object, path: str) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise SpecError(f"must be an int or a pair of ints, got {value!r}", path)
-        return (_positive_int(value[0], path), _positive_int(value[1], path))
-    v = _positive_int(value, path)
+        return (positive_int(value[0], path), positive_int(value[1], path))
+    v = positive_int(value, path)
     return (v, v)
 
 
-def _padding(value: object, path: str) -> Padding:
+def padding_mode(value: object, path: str) -> Padding:
     if value == "valid":
         return "valid"
     if value == "same":
@@ -93,7 +93,7 @@ def _name(value: object, path: str) -> None:
         )
 
 
-def _spatial_out(size: int, window: int, stride: int, padding: Padding) -> int:
+def spatial_out(size: int, window: int, stride: int, padding: Padding) -> int:
     """Output length of a window op; 'same' follows TensorFlow: ceil(size / stride)."""
     if padding == "same":
         return math.ceil(size / stride)
@@ -149,7 +149,7 @@ class Input(Layer):
         if not isinstance(shape, (tuple, list)) or not shape:
             raise SpecError(f"must be a non-empty tuple of positive ints, got {self.shape!r}",
                             "Input.shape")
-        _set(self, "shape", tuple(_positive_int(d, f"Input.shape[{i}]")
+        set_field(self, "shape", tuple(positive_int(d, f"Input.shape[{i}]")
                                   for i, d in enumerate(shape)))
         if self.dtype not in DTYPES:
             raise UnknownNameError("dtype", str(self.dtype), DTYPES, "Input.dtype")
@@ -169,8 +169,8 @@ class Dense(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int(self.units, "Dense.units")
-        _set(self, "activation", check_activation(self.activation, "Dense.activation"))
+        positive_int(self.units, "Dense.units")
+        set_field(self, "activation", check_activation(self.activation, "Dense.activation"))
         if self.kernel_initializer not in INITIALIZERS:
             raise UnknownNameError("initializer", str(self.kernel_initializer), INITIALIZERS,
                                    "Dense.kernel_initializer")
@@ -202,11 +202,11 @@ class Conv2D(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int(self.filters, "Conv2D.filters")
-        _set(self, "kernel_size", _pair(self.kernel_size, "Conv2D.kernel_size"))
-        _set(self, "strides", _pair(self.strides, "Conv2D.strides"))
-        _set(self, "padding", _padding(self.padding, "Conv2D.padding"))
-        _set(self, "activation", check_activation(self.activation, "Conv2D.activation"))
+        positive_int(self.filters, "Conv2D.filters")
+        set_field(self, "kernel_size", _pair(self.kernel_size, "Conv2D.kernel_size"))
+        set_field(self, "strides", _pair(self.strides, "Conv2D.strides"))
+        set_field(self, "padding", padding_mode(self.padding, "Conv2D.padding"))
+        set_field(self, "activation", check_activation(self.activation, "Conv2D.activation"))
         if self.kernel_initializer not in INITIALIZERS:
             raise UnknownNameError("initializer", str(self.kernel_initializer), INITIALIZERS,
                                    "Conv2D.kernel_initializer")
@@ -224,8 +224,8 @@ class Conv2D(Layer):
             raise SpecError(f"expects input (height, width, channels), got {input_shape}",
                             "Conv2D")
         (kh, kw), (sh, sw) = self.kernel, self.stride
-        h = _spatial_out(input_shape[0], kh, sh, self.padding)
-        w = _spatial_out(input_shape[1], kw, sw, self.padding)
+        h = spatial_out(input_shape[0], kh, sh, self.padding)
+        w = spatial_out(input_shape[1], kw, sw, self.padding)
         if h <= 0 or w <= 0:
             raise SpecError(f"kernel {self.kernel} is larger than its input {input_shape}",
                             "Conv2D.kernel_size")
@@ -249,10 +249,10 @@ class _Pool2D(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _set(self, "pool_size", _pair(self.pool_size, f"{self.kind}.pool_size"))
+        set_field(self, "pool_size", _pair(self.pool_size, f"{self.kind}.pool_size"))
         if self.strides is not None:
-            _set(self, "strides", _pair(self.strides, f"{self.kind}.strides"))
-        _set(self, "padding", _padding(self.padding, f"{self.kind}.padding"))
+            set_field(self, "strides", _pair(self.strides, f"{self.kind}.strides"))
+        set_field(self, "padding", padding_mode(self.padding, f"{self.kind}.padding"))
 
     @property
     def window(self) -> tuple[int, int]:
@@ -268,8 +268,8 @@ class _Pool2D(Layer):
             raise SpecError(f"expects input (height, width, channels), got {input_shape}",
                             self.kind)
         (ph, pw), (sh, sw) = self.window, self.stride
-        h = _spatial_out(input_shape[0], ph, sh, self.padding)
-        w = _spatial_out(input_shape[1], pw, sw, self.padding)
+        h = spatial_out(input_shape[0], ph, sh, self.padding)
+        w = spatial_out(input_shape[1], pw, sw, self.padding)
         if h <= 0 or w <= 0:
             raise SpecError(f"pool {self.window} is larger than its input {input_shape}",
                             f"{self.kind}.pool_size")
@@ -319,7 +319,7 @@ class Dropout(Layer):
             0.0 <= self.rate < 1.0
         ):
             raise SpecError(f"must be a number in [0, 1), got {self.rate!r}", "Dropout.rate")
-        _set(self, "rate", float(self.rate))
+        set_field(self, "rate", float(self.rate))
 
 
 @dataclass(frozen=True)
@@ -343,8 +343,8 @@ class BatchNorm(Layer):
             raise SpecError(f"must be in [0, 1), got {self.momentum!r}", "BatchNorm.momentum")
         if not isinstance(self.epsilon, (int, float)) or self.epsilon <= 0:
             raise SpecError(f"must be > 0, got {self.epsilon!r}", "BatchNorm.epsilon")
-        _set(self, "momentum", float(self.momentum))
-        _set(self, "epsilon", float(self.epsilon))
+        set_field(self, "momentum", float(self.momentum))
+        set_field(self, "epsilon", float(self.epsilon))
 
     def params(self, input_shape: Shape) -> dict[str, ParamInfo]:
         c = (input_shape[-1],)
@@ -367,11 +367,4 @@ class Activation(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _set(self, "activation", check_activation(self.activation, "Activation.activation"))
-
-
-LAYER_TYPES: Final[dict[str, type[Layer]]] = {
-    cls.kind: cls
-    for cls in (Input, Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, Dropout, BatchNorm,
-                Activation)
-}
+        set_field(self, "activation", check_activation(self.activation, "Activation.activation"))

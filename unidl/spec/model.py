@@ -16,6 +16,8 @@ from typing import Any
 
 from ..errors import SpecError
 from .layers import Activation, Conv2D, Dense, Input, Layer, ParamInfo, Shape
+from .layers_1d import Conv1D
+from .layers_shape import Embedding
 
 __all__ = ["LayerShapes", "Sequential"]
 
@@ -61,6 +63,11 @@ class Sequential:
             if isinstance(layer, Input):
                 raise SpecError("Input may only be the first layer of a Sequential",
                                 f"Sequential.layers[{i}]")
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Embedding) and (
+                    i != 1 or not layers[0].dtype.startswith("int")):
+                raise SpecError("Embedding takes integer indices: put it right after "
+                                "unidl.Input(shape, dtype='int64')", f"Sequential.layers[{i}]")
         object.__setattr__(self, "layers", _assign_names(layers))
         _ = self.layer_shapes  # infer shapes now so a bad spec fails at construction
 
@@ -112,7 +119,7 @@ class Sequential:
     def final_activation(self) -> str:
         """The activation the model ends with (``"linear"`` if none)."""
         last = self.layers[-1]
-        if isinstance(last, (Dense, Conv2D, Activation)):
+        if isinstance(last, (Dense, Conv1D, Conv2D, Activation)):
             return str(last.activation)
         return "linear"
 

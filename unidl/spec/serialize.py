@@ -6,7 +6,8 @@ import json
 from typing import Any, Final
 
 from ..errors import SpecError, UnknownNameError
-from .layers import LAYER_TYPES, Layer
+from .catalog import LAYER_TYPES
+from .layers import Layer
 from .model import Sequential
 
 __all__ = [
@@ -32,8 +33,9 @@ def layer_from_config(config: object, path: str) -> Layer:
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise UnknownNameError("layer", str(kind), LAYER_TYPES, f"{path}.class")
     cls = LAYER_TYPES[kind]
-    if "shape" in config and isinstance(config["shape"], list):
-        config["shape"] = tuple(config["shape"])
+    for key in ("shape", "target_shape"):
+        if isinstance(config.get(key), list):
+            config[key] = tuple(config[key])
     try:
         return cls(**config)
     except TypeError as e:  # unknown or missing keyword

@@ -39,6 +39,26 @@ FORWARD_SPECS: dict[str, unidl.Sequential] = {
     "avgpool_same": _conv_stack(unidl.AvgPool2D(2, padding="same"), shape=(5, 5, 2)),
     "batchnorm_dense": unidl.Sequential([unidl.Input((6,)), unidl.BatchNorm(epsilon=1e-2)]),
     "batchnorm_conv": _conv_stack(unidl.Conv2D(4, 3, padding="same"), unidl.BatchNorm()),
+    "conv1d_same_stride2": unidl.Sequential([
+        unidl.Input((9, 3)), unidl.Conv1D(4, 3, strides=2, padding="same", activation="relu")]),
+    "conv1d_valid_pools": unidl.Sequential([
+        unidl.Input((9, 3)), unidl.Conv1D(4, 2), unidl.MaxPool1D(3, strides=2, padding="same"),
+        unidl.AvgPool1D(2, padding="same")]),
+    "global_pools_1d": unidl.Sequential([unidl.Input((7, 3)), unidl.GlobalAvgPool1D()]),
+    "global_max_1d": unidl.Sequential([unidl.Input((7, 3)), unidl.GlobalMaxPool1D()]),
+    "global_pools_2d": _conv_stack(unidl.Conv2D(4, 3), unidl.GlobalAvgPool2D()),
+    "global_max_2d": _conv_stack(unidl.GlobalMaxPool2D()),
+    "embedding_flatten": unidl.Sequential([
+        unidl.Input((5,), dtype="int64"), unidl.Embedding(11, 4), unidl.Flatten(),
+        unidl.Dense(3)]),
+    "reshape_layernorm": unidl.Sequential([
+        unidl.Input((12,)), unidl.Reshape((3, -1)), unidl.LayerNorm(epsilon=1e-2),
+        unidl.Dense(2)]),
+    "simple_rnn_sequences": unidl.Sequential([
+        unidl.Input((6, 3)), unidl.SimpleRNN(4, return_sequences=True)]),
+    "lstm_last": unidl.Sequential([unidl.Input((6, 3)), unidl.LSTM(5)]),
+    "gru_stack": unidl.Sequential([
+        unidl.Input((6, 3)), unidl.GRU(4, return_sequences=True), unidl.GRU(3)]),
     "cnn_flatten_dense": _conv_stack(
         unidl.Conv2D(4, 3, padding="same", activation="relu"), unidl.MaxPool2D(),
         unidl.BatchNorm(), unidl.Flatten(), unidl.Dropout(0.5),
@@ -62,5 +82,9 @@ def random_weights(spec: unidl.Sequential, seed: int = 0) -> dict[str, Array]:
 
 
 def random_input(spec: unidl.Sequential, n: int = 6, seed: int = 1) -> Array:
+    """Standard-normal inputs (x2), or valid indices for a model starting with Embedding."""
     rng = np.random.default_rng(seed)
+    first = spec.layers[1] if len(spec.layers) > 1 else None
+    if isinstance(first, unidl.spec.Embedding):
+        return rng.integers(0, first.input_dim, size=(n, *spec.input_shape)).astype(np.int64)
     return (rng.normal(size=(n, *spec.input_shape)) * 2).astype(np.float32)

@@ -14,6 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..spec import layers as L
+from ..spec import layers_1d as L1
+from ..spec import layers_shape as LS
+from ..spec import recurrent as R
 from ..spec.activations import LEAKY_RELU_SLOPE
 from ..spec.model import Sequential
 
@@ -111,6 +114,71 @@ def _layer(layer: L.Layer, w: Mapping[str, Array], x: Array) -> Array:
                           + w[f"{name}/beta"])
     if isinstance(layer, L.Activation):
         return activation(str(layer.activation), x)
+    return _layer_more(layer, w, x)
+
+
+def _sigmoid(x: Array) -> Array:
+    return np.asarray(1 / (1 + np.exp(-x)))
+
+
+def _recurrent(layer: R.SimpleRNN | R.LSTM | R.GRU, w: Mapping[str, Array], x: Array) -> Array:
+    name, u = layer.layer_name, layer.units
+    kernel, rec, bias = (w[f"{name}/{p}"] for p in ("kernel", "recurrent_kernel", "bias"))
+    h = np.zeros((len(x), u))
+    c = np.zeros((len(x), u))
+    outs = []
+    for t in range(x.shape[1]):
+        xt = x[:, t]
+        if isinstance(layer, R.LSTM):
+            z = xt @ kernel + h @ rec + bias
+            i, f, g, o = (z[:, k * u:(k + 1) * u] for k in range(4))
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+        elif isinstance(layer, R.GRU):
+            xz = xt @ kernel + bias[0]
+            hz = h @ rec + bias[1]
+            z = _sigmoid(xz[:, :u] + hz[:, :u])
+            r = _sigmoid(xz[:, u:2 * u] + hz[:, u:2 * u])
+            n = np.tanh(xz[:, 2 * u:] + r * hz[:, 2 * u:])
+            h = z * h + (1 - z) * n
+        else:
+            h = np.tanh(xt @ kernel + h @ rec + bias)
+        outs.append(h)
+    return np.stack(outs, axis=1) if layer.return_sequences else h
+
+
+def _layer_more(layer: L.Layer, w: Mapping[str, Array], x: Array) -> Array:
+    """Sequence, global-pooling, embedding, reshape, normalisation and recurrent layers."""
+    name = layer.layer_name
+    if isinstance(layer, L1.Conv1D):
+        win, _ = _windows(x[:, None], (1, layer.kernel_size), (1, layer.strides),
+                          layer.padding, 0.0)
+        y = np.einsum("nhwijc,ijco->nhwo", win, w[f"{name}/kernel"][None])[:, 0]
+        if layer.use_bias:
+            y = y + w[f"{name}/bias"]
+        return activation(str(layer.activation), y)
+    if isinstance(layer, (L1.MaxPool1D, L1.AvgPool1D)):
+        is_max = isinstance(layer, L1.MaxPool1D)
+        win, mask = _windows(x[:, None], (1, layer.pool_size), (1, layer.stride),
+                             layer.padding, -np.inf if is_max else 0.0)
+        if is_max:
+            return np.asarray(win.max(axis=(3, 4))[:, 0])
+        return np.asarray((win.sum(axis=(3, 4)) / mask.sum(axis=(3, 4)))[:, 0])
+    if isinstance(layer, (L1.GlobalAvgPool1D, L1.GlobalAvgPool2D)):
+        return np.asarray(x.reshape(len(x), -1, x.shape[-1]).mean(axis=1))
+    if isinstance(layer, (L1.GlobalMaxPool1D, L1.GlobalMaxPool2D)):
+        return np.asarray(x.reshape(len(x), -1, x.shape[-1]).max(axis=1))
+    if isinstance(layer, LS.Embedding):
+        return np.asarray(w[f"{name}/embeddings"][x.astype(np.int64)])
+    if isinstance(layer, LS.Reshape):
+        return x.reshape(len(x), *layer.output_shape(x.shape[1:]))
+    if isinstance(layer, LS.LayerNorm):
+        mean = x.mean(axis=-1, keepdims=True)
+        var = x.var(axis=-1, keepdims=True)
+        return np.asarray((x - mean) / np.sqrt(var + layer.epsilon) * w[f"{name}/gamma"]
+                          + w[f"{name}/beta"])
+    if isinstance(layer, (R.SimpleRNN, R.LSTM, R.GRU)):
+        return _recurrent(layer, w, x)
     raise NotImplementedError(f"no reference for {layer.kind}")
 
 

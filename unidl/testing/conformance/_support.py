@@ -1,4 +1,4 @@
-"""Helpers for the conformance tests: capability-aware skips and tiny problems."""
+"""Helpers for the conformance tests: tiny problems (and the capability skips)."""
 
 from __future__ import annotations
 
@@ -6,39 +6,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pytest
 
 import unidl
-from unidl.capabilities import Capabilities
-from unidl.registry import get_backend
+from unidl.testing.skips import caps, require, require_spec
+
+__all__ = ["caps", "classification", "dense", "regression", "require", "require_spec",
+           "targets_for"]
 
 Array = npt.NDArray[Any]
-
-
-def caps(backend: str) -> Capabilities:
-    return get_backend(backend).capabilities
-
-
-def require_spec(backend: str, spec: unidl.Sequential, training: bool = False) -> None:
-    """Skip (with the reason) unless ``backend`` declares everything ``spec`` uses."""
-    c = caps(backend)
-    for layer in spec.layers:
-        missing = c.missing_for_layer(layer)
-        if missing:
-            pytest.skip(f"backend {backend!r} does not declare {missing}")
-    if training:
-        kinds = {layer.kind for layer in spec.layers}
-        for kind, feature in (("Dropout", "dropout"), ("BatchNorm", "batchnorm_training")):
-            if kind in kinds and feature not in c.features:
-                pytest.skip(f"backend {backend!r} does not declare feature {feature!r}")
-
-
-def require(backend: str, **wanted: str) -> None:
-    """``require(b, losses="mse", features="lr_schedule")``: skip unless all are declared."""
-    c = caps(backend)
-    for field, value in wanted.items():
-        if value not in getattr(c, field):
-            pytest.skip(f"backend {backend!r} does not declare {field} {value!r}")
 
 
 def dense(n_in: int, n_out: int, activation: str | None = None,
