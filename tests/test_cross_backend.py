@@ -16,9 +16,14 @@ import pytest
 
 import unidl
 from unidl.testing.cases import FORWARD_SPECS, random_input, random_weights
-from unidl.testing.skips import require_spec
+from unidl.testing.skips import require, require_spec
 
 Pair = tuple[str, str]
+
+
+def require_features(backend: str, *features: str) -> None:
+    for feature in features:
+        require(backend, features=feature)
 
 
 @pytest.mark.parametrize("case", sorted(FORWARD_SPECS))
@@ -110,3 +115,28 @@ def test_training_parity(backend_pair: Pair, arch: str, optimizer: unidl.spec.Op
     wa, wb = runs[0].get_weights(), runs[1].get_weights()
     for k in wa:
         assert np.abs(wa[k] - wb[k]).max() <= 1e-4, k
+
+
+def test_resume_on_the_other_backend_continues_the_trajectory(backend_pair: Pair,
+                                                              digits: Any,
+                                                              tmp_path: Path) -> None:
+    """Saved mid-training on one backend (weights, Adam state, schedule), finished on the
+    other: the same result as finishing on the first, within the parity tolerance."""
+    a, b = backend_pair
+    for name in (a, b):
+        require_features(name, "optimizer_state", "lr_schedule", "sample_weight",
+                         "gradient_clipping")
+    x, y, _ = _digits(digits, cnn=False)
+    kw: dict[str, Any] = dict(loss="sparse_categorical_crossentropy",
+                              optimizer=unidl.Adam(lr=1e-3, clipnorm=5.0),
+                              lr_schedule=unidl.LinearWarmup(warmup=10, per="step"),
+                              class_weight={0: 2.0, 1: 0.5}, batch_size=32, seed=3,
+                              device="cpu", verbose=0)
+    straight = unidl.fit(_mlp(), (x, y), backend=a, epochs=3, **kw)
+    half = unidl.fit(_mlp(), (x, y), backend=a, epochs=2, **kw)
+    moved = unidl.load(half.save(tmp_path / "half"), backend=b)
+    moved.fit((x, y), epochs=3, initial_epoch=2, batch_size=32, verbose=0,
+              class_weight={0: 2.0, 1: 0.5})
+    np.testing.assert_allclose(moved.history["loss"], straight.history["loss"], rtol=1e-4)
+    for k, v in straight.get_weights().items():
+        assert np.abs(moved.get_weights()[k] - v).max() <= 1e-4, k
