@@ -160,5 +160,5 @@ def check_weights(expected: Mapping[str, tuple[int, ...]], weights: Weights,
             raise ShapeMismatchError(
                 f"{where}: weight {k!r} has shape {value.shape}, the model expects {shape}"
             )
-        out[k] = np.ascontiguousarray(value, dtype=np.float64 if k == "step" else np.float32)
+        out[k] = np.asarray(value, dtype=np.float64 if k == "step" else np.float32, order="C")
     return out

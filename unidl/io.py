@@ -107,7 +107,8 @@ def save_model(model: Model, path: Path) -> Path:
         files = [SPEC_FILE, WEIGHTS_FILE]
         opt_state = model.optimizer_state()
         if opt_state:
-            save_file({k: np.ascontiguousarray(v) for k, v in opt_state.items()},
+            # np.asarray, not ascontiguousarray: the latter makes the 0-d "step" 1-d
+            save_file({k: np.asarray(v, order="C") for k, v in opt_state.items()},
                       str(tmp / OPTIMIZER_FILE), metadata={"format": FORMAT_NAME})
             files.append(OPTIMIZER_FILE)
         for name in files[1:]:

@@ -17,6 +17,17 @@ from .model import TorchModel
 
 __all__ = ["TorchBackend"]
 
+#: The layer kinds ``Net`` builds; declared explicitly so that a kind the core's catalogue
+#: gains is refused up front until this backend implements it.
+_LAYERS = ("Input", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout",
+           "BatchNorm", "Activation",
+           # unidl_torch.layers_seq
+           "Conv1D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
+           "GlobalAvgPool2D", "GlobalMaxPool2D", "Embedding", "Reshape", "LayerNorm",
+           "SimpleRNN", "LSTM", "GRU")
+_FEATURES = ("dropout", "batchnorm_training", "lr_schedule", "sample_weight",
+             "gradient_clipping", "optimizer_state")
+
 
 class TorchBackend:
     """Runs unidl models on PyTorch (CPU, CUDA, Apple MPS)."""
@@ -31,8 +42,13 @@ class TorchBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """Every layer, activation, loss, optimizer and feature the core defines."""
-        return Capabilities(device_kinds=frozenset(("cpu", "cuda", "mps")))
+        """What :class:`~unidl_torch.layers.Net` builds and the training loop implements:
+        the layer kinds in ``_LAYERS``, every activation, loss and optimizer the core
+        defines, and every optional feature (dropout, BatchNorm training, per-step learning
+        rates, sample weights, gradient clipping, canonical optimizer state)."""
+        return Capabilities(layers=frozenset(_LAYERS),
+                            device_kinds=frozenset(("cpu", "cuda", "mps")),
+                            features=frozenset(_FEATURES))
 
     @property
     def native_formats(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import torch
 
 from unidl.data import ArrayData
 
-__all__ = ["DeviceArrays", "as_input", "as_target"]
+__all__ = ["DeviceArrays", "DeviceTensors", "as_input", "as_target", "as_weights"]
 
 
 def _tensor(a: npt.NDArray[Any], dtype: type[np.generic]) -> torch.Tensor:
@@ -22,8 +22,11 @@ def _tensor(a: npt.NDArray[Any], dtype: type[np.generic]) -> torch.Tensor:
 
 
 def as_input(x: Any) -> torch.Tensor:
-    """Model inputs are float32 whatever the array's dtype (integer inputs included)."""
-    return _tensor(np.asarray(x), np.float32)
+    """Model inputs: integer arrays (an int32/int64 ``Input``) become int64 (the index type
+    ``Embedding`` takes; the network casts them to float32 when no Embedding follows),
+    everything else float32."""
+    a = np.asarray(x)
+    return _tensor(a, np.int64 if a.dtype.kind in "iu" else np.float32)
 
 
 def as_target(y: Any, class_indices: bool) -> torch.Tensor:
@@ -31,8 +34,17 @@ def as_target(y: Any, class_indices: bool) -> torch.Tensor:
     return _tensor(np.asarray(y), np.int64 if class_indices else np.float32)
 
 
+DeviceTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+def as_weights(w: Any) -> torch.Tensor:
+    """Per-sample loss weights, float32 ``(n,)``."""
+    return _tensor(np.asarray(w).reshape(-1), np.float32)
+
+
 class DeviceArrays:
-    """Keeps one ``ArrayData``'s x and y on the device across the epochs of a fit.
+    """Keeps one ``ArrayData``'s x, y (and sample weights) on the device across the epochs
+    of a fit.
 
     Keyed by the identity of the (immutable) ``ArrayData`` object through a weak reference:
     a new data object replaces the cached tensors, and the device copy is released as soon
@@ -42,9 +54,9 @@ class DeviceArrays:
     def __init__(self, device: torch.device) -> None:
         self._device = device
         self._key: tuple[weakref.ref[ArrayData], bool] | None = None
-        self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._tensors: DeviceTensors | None = None
 
-    def get(self, data: ArrayData, class_indices: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def get(self, data: ArrayData, class_indices: bool) -> DeviceTensors:
         key = self._key
         if key is not None and key[0]() is data and key[1] == class_indices \
                 and self._tensors is not None:
@@ -56,9 +68,11 @@ class DeviceArrays:
             raise DataError("training data has no targets (y); pass (x, y)")
         x = as_input(data.x).to(self._device)
         y = as_target(data.y, class_indices).to(self._device)
+        w = None if data.sample_weight is None else \
+            as_weights(data.sample_weight).to(self._device)
         self._key = (weakref.ref(data, self._forget), class_indices)
-        self._tensors = (x, y)
-        return x, y
+        self._tensors = (x, y, w)
+        return x, y, w
 
     def _forget(self, ref: weakref.ref[ArrayData]) -> None:
         if self._key is not None and self._key[0] is ref:

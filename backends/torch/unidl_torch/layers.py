@@ -28,6 +28,7 @@ from unidl.spec import (
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     MaxPool2D,
     Sequential,
@@ -35,6 +36,7 @@ from unidl.spec import (
 from unidl.spec.layers import Layer
 
 from .activations import Fn, activation_fn
+from .layers_seq import GLOBAL_POOLS_2D, build_seq_module
 
 __all__ = ["DropoutRng", "Net", "same_padding"]
 
@@ -245,6 +247,10 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float()
+
+
 def _module_name(name: str, index: int, taken: set[str]) -> str:
     """The spec layer name when torch accepts it as a module name, else ``layer<index>``."""
     ok = name.isidentifier() and not hasattr(nn.Module, name) and name not in taken
@@ -268,6 +274,9 @@ class Net(nn.Module):
         channels_first = False
         shapes = spec.layer_shapes
         head: Fn | None = None
+        if spec.input.dtype.startswith("int") and not (
+                shapes and isinstance(shapes[0].layer, Embedding)):
+            steps.append(_to_float)  # integer inputs stay integer only for an Embedding
         for i, ls in enumerate(shapes):
             layer, last = ls.layer, i == len(shapes) - 1
             module: nn.Module | None = None
@@ -276,7 +285,8 @@ class Net(nn.Module):
             if image_op and not channels_first:
                 steps.append(_to_channels_first)
                 channels_first = True
-            elif isinstance(layer, (Dense, Flatten)) and channels_first:
+            elif channels_first and not image_op and not isinstance(
+                    layer, (Dropout, Activation, *GLOBAL_POOLS_2D)):
                 steps.append(_to_channels_last)
                 channels_first = False
             act_name = str(getattr(layer, "activation", "linear"))
@@ -301,7 +311,12 @@ class Net(nn.Module):
             elif isinstance(layer, Activation):
                 module = FnLayer(act or _identity)
             else:
-                raise _unsupported(layer)
+                module = build_seq_module(layer, ls.input_shape, ls.output_shape, act,
+                                          channels_first, device)
+                if module is None:
+                    raise _unsupported(layer)
+                if isinstance(layer, GLOBAL_POOLS_2D):
+                    channels_first = False  # (N, C): the same in both layouts
             self.add_module(_module_name(ls.name, i + 1, set(self._modules)), module)
             self.layer_modules[ls.name] = module
             if not (isinstance(module, FnLayer) and module.fn is _identity):

@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from unidl.losses import PROB_CLIP
 from unidl.spec import Loss
 
-__all__ = ["LossFn", "loss_fn"]
+__all__ = ["LossFn", "WeightedLossFn", "loss_fn", "per_sample_loss_fn", "weighted_loss_fn"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+WeightedLossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 _LO, _HI = PROB_CLIP, 1.0 - PROB_CLIP
 
 
@@ -84,3 +85,81 @@ def loss_fn(loss: Loss, logits: bool) -> LossFn:
     from unidl import NotSupportedError
 
     raise NotSupportedError(f"the torch backend has no loss {name!r}")
+
+
+# -- per-sample losses (sample weights) ------------------------------------------------
+# Each returns shape (n,): the loss of every sample, as ``unidl.losses.per_sample_loss``
+# (element-wise losses average over each sample's elements). A weighted batch loss is then
+# ``mean(w * per_sample)``, i.e. sum(w_i * loss_i) / batch size (Keras' rule).
+
+def _per_sample(e: torch.Tensor) -> torch.Tensor:
+    return e.reshape(e.shape[0], -1).mean(dim=1)
+
+
+def _mse_each(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _per_sample(F.mse_loss(p, t, reduction="none"))
+
+
+def _mae_each(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _per_sample(F.l1_loss(p, t, reduction="none"))
+
+
+def _huber_each(delta: float) -> LossFn:
+    def huber(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return _per_sample(F.huber_loss(p, t, reduction="none", delta=delta))
+    return huber
+
+
+def _bce_logits_each(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _per_sample(F.binary_cross_entropy_with_logits(z, t, reduction="none"))
+
+
+def _bce_probs_each(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _per_sample(-(t * p.clamp(_LO, _HI).log()
+                         + (1.0 - t) * (1.0 - p).clamp(_LO, _HI).log()))
+
+
+def _cce_logits_each(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _per_sample(-(t * F.log_softmax(z, dim=-1)).sum(dim=-1))
+
+
+def _cce_probs_each(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    q = (p / p.sum(dim=-1, keepdim=True)).clamp(_LO, _HI)
+    return _per_sample(-(t * q.log()).sum(dim=-1))
+
+
+def _sparse_logits_each(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(z, t, reduction="none")
+
+
+def _sparse_probs_each(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.nll_loss(p.clamp(_LO, _HI).log(), t, reduction="none")
+
+
+def per_sample_loss_fn(loss: Loss, logits: bool) -> LossFn:
+    """The torch function computing ``unidl.losses.per_sample_loss`` (shape ``(n,)``)."""
+    name = loss.name
+    if name == "mse":
+        return _mse_each
+    if name == "mae":
+        return _mae_each
+    if name == "huber":
+        return _huber_each(float(loss.delta))
+    if name == "binary_crossentropy":
+        return _bce_logits_each if logits else _bce_probs_each
+    if name == "categorical_crossentropy":
+        return _cce_logits_each if logits else _cce_probs_each
+    if name == "sparse_categorical_crossentropy":
+        return _sparse_logits_each if logits else _sparse_probs_each
+    from unidl import NotSupportedError
+
+    raise NotSupportedError(f"the torch backend has no loss {name!r}")
+
+
+def weighted_loss_fn(loss: Loss, logits: bool) -> WeightedLossFn:
+    """``(output, target, weights) -> sum(w_i * loss_i) / batch size`` (Keras' rule)."""
+    each = per_sample_loss_fn(loss, logits)
+
+    def weighted(out: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (each(out, t) * w).mean()
+    return weighted

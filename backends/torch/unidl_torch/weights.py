@@ -18,6 +18,7 @@ import torch
 from unidl.spec import BatchNorm, Conv2D, Dense, Sequential
 
 from .layers import Net
+from .layers_seq import WEIGHT_MAP as _SEQ_MAP
 
 __all__ = ["Slot", "slots"]
 
@@ -50,6 +51,7 @@ _MAP: dict[tuple[type, str], tuple[str, Callable[[Array], Array], Callable[[Arra
     (BatchNorm, "beta"): ("bias", _same, _same),
     (BatchNorm, "moving_mean"): ("running_mean", _same, _same),
     (BatchNorm, "moving_variance"): ("running_var", _same, _same),
+    **_SEQ_MAP,  # Conv1D, Embedding, LayerNorm, SimpleRNN, LSTM, GRU
 }
 
 
@@ -61,6 +63,12 @@ class Slot:
     tensor: torch.Tensor
     to_torch: Callable[[Array], Array]
     to_canonical: Callable[[Array], Array]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The canonical shape."""
+        view = np.broadcast_to(np.float32(0), tuple(self.tensor.shape))  # no allocation
+        return tuple(self.to_canonical(view).shape)
 
     def get(self) -> npt.NDArray[np.float32]:
         value = self.tensor.detach().to("cpu", copy=True).numpy()

@@ -1,0 +1,88 @@
+"""SimpleRNN, LSTM and GRU on channels-last ``(N, steps, features)``, run by torch's fused
+recurrent kernels (``torch.rnn_tanh`` / ``torch.lstm`` / ``torch.gru``: cuDNN on CUDA).
+
+Each module holds ``weight_ih`` (G*units, in), ``weight_hh`` (G*units, units) and one
+``bias`` parameter, gate blocks in torch's order, so the canonical bias round-trips exactly:
+
+- SimpleRNN / LSTM: torch's gate order equals Keras' (LSTM ``i, f, g(c), o``), and Keras
+  has a single bias: ``bias`` (G*units,) is torch's ``bias_ih``; ``bias_hh`` is a zero
+  buffer (not a parameter), so the sum torch computes is exactly the canonical bias.
+- GRU: Keras ``reset_after=True`` is torch's GRU; Keras' gates ``z, r, h`` are torch's
+  ``r, z, n`` with the first two blocks swapped. ``bias`` (2, 3*units) holds torch's
+  ``bias_ih`` and ``bias_hh`` as rows (the canonical input and recurrent biases).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from unidl.spec import GRU, LSTM, SimpleRNN
+
+__all__ = ["RecurrentLayer", "gru_gates", "gru_kernel_to_canonical", "gru_kernel_to_torch",
+           "transpose"]
+
+Array = npt.NDArray[Any]
+
+
+def transpose(a: Array) -> Array:
+    """Canonical kernel (in, G*units) <-> torch weight (G*units, in) (SimpleRNN, LSTM)."""
+    return a.T
+
+
+def gru_gates(a: Array) -> Array:
+    """Swaps the first two gate blocks of the last axis: Keras ``z, r, h`` <-> torch
+    ``r, z, n`` (its own inverse)."""
+    u = a.shape[-1] // 3
+    return np.concatenate([a[..., u:2 * u], a[..., :u], a[..., 2 * u:]], axis=-1)
+
+
+def gru_kernel_to_torch(a: Array) -> Array:
+    return gru_gates(a).T
+
+
+def gru_kernel_to_canonical(a: Array) -> Array:
+    return gru_gates(a.T)
+
+
+class RecurrentLayer(nn.Module):
+    """One SimpleRNN / LSTM / GRU layer (zero initial state) on batch-first input."""
+
+    bias_hh: torch.Tensor | None
+
+    def __init__(self, spec: SimpleRNN | LSTM | GRU, in_features: int,
+                 device: torch.device) -> None:
+        super().__init__()
+        gates = 4 if isinstance(spec, LSTM) else 3 if isinstance(spec, GRU) else 1
+        u = spec.units
+        self.units = u
+        self.return_sequences = spec.return_sequences
+        self.is_lstm = isinstance(spec, LSTM)
+        self.is_gru = isinstance(spec, GRU)
+        self.weight_ih = nn.Parameter(torch.empty(gates * u, in_features, device=device))
+        self.weight_hh = nn.Parameter(torch.empty(gates * u, u, device=device))
+        bias_shape = (2, gates * u) if self.is_gru else (gates * u,)
+        self.bias = nn.Parameter(torch.empty(bias_shape, device=device))
+        zero = None if self.is_gru else torch.zeros(gates * u, device=device)
+        self.register_buffer("bias_hh", zero, persistent=False)
+
+    def _params(self) -> tuple[torch.Tensor, ...]:
+        if self.is_gru:
+            return (self.weight_ih, self.weight_hh, self.bias[0], self.bias[1])
+        assert self.bias_hh is not None
+        return (self.weight_ih, self.weight_hh, self.bias, self.bias_hh)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h0 = x.new_zeros(1, x.shape[0], self.units)
+        params, train = self._params(), self.training
+        if self.is_lstm:
+            out, h, _ = torch.lstm(x, (h0, h0), params, True, 1, 0.0, train, False, True)
+        elif self.is_gru:
+            out, h = torch.gru(x, h0, params, True, 1, 0.0, train, False, True)
+        else:
+            out, h = torch.rnn_tanh(x, h0, params, True, 1, 0.0, train, False, True)
+        return out if self.return_sequences else h[0]
