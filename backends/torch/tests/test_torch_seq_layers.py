@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch_refs import DEVICE, build, configure
 from unidl_torch import TorchBackend
+from unidl_torch.devices import full_precision
 
 import unidl
 from unidl.data import ArrayData, MappedData, epoch_plan
@@ -98,7 +99,8 @@ def test_recurrent_gradients_in_canonical_layout(layer: Any, rng: np.random.Gene
     x = rng.standard_normal((4, 6, 3)).astype(np.float32)
     model = build(spec, weights=w)
     model.net.train()
-    (model.net(torch.from_numpy(x).to(DEVICE)) ** 2).sum().backward()
+    with full_precision(torch.device(DEVICE)):  # no TF32 in cuDNN's kernels
+        (model.net(torch.from_numpy(x).to(DEVICE)) ** 2).sum().backward()
     name = spec.layers[1].layer_name
     ref = {p: torch.tensor(w[f"{name}/{p}"], dtype=torch.float64, requires_grad=True)
            for p in ("kernel", "recurrent_kernel", "bias")}
@@ -109,7 +111,8 @@ def test_recurrent_gradients_in_canonical_layout(layer: Any, rng: np.random.Gene
         grad = slot.to_canonical(slot.tensor.grad.cpu().numpy())
         expected = ref[slot.name.split("/")[1]].grad
         assert expected is not None
-        np.testing.assert_allclose(grad, expected.numpy(), atol=2e-5, err_msg=slot.name)
+        np.testing.assert_allclose(grad, expected.numpy(), rtol=1e-4, atol=1e-4,
+                                   err_msg=slot.name)  # cuDNN sums in another order
 
 
 class _Dataset:

@@ -2,8 +2,9 @@
 
 unidl data is channels-last (N, H, W, C). torch's convolution, pooling and batch-norm
 kernels want (N, C, H, W), so the network permutes once when a stretch of image layers
-starts and permutes back when it ends (before Flatten or Dense, and at the output). Flatten
-therefore sees (H, W, C) order and weights stay portable. The permutes are views; torch's
+starts and permutes back when it ends (before any layer but Dropout, Activation and a global
+2-D pool, which reduces the channels-first tensor itself; and at the output). Flatten and
+Reshape therefore see (H, W, C) order and weights stay portable. The permutes are views; torch's
 conv kernels accept the resulting strides (they are torch's "channels_last" memory format).
 
 Parameters keep torch's names and layouts (``weight`` (out, in) etc.) so the network's

@@ -63,12 +63,20 @@ class RecurrentLayer(nn.Module):
         self.return_sequences = spec.return_sequences
         self.is_lstm = isinstance(spec, LSTM)
         self.is_gru = isinstance(spec, GRU)
-        self.weight_ih = nn.Parameter(torch.empty(gates * u, in_features, device=device))
-        self.weight_hh = nn.Parameter(torch.empty(gates * u, u, device=device))
-        bias_shape = (2, gates * u) if self.is_gru else (gates * u,)
-        self.bias = nn.Parameter(torch.empty(bias_shape, device=device))
-        zero = None if self.is_gru else torch.zeros(gates * u, device=device)
-        self.register_buffer("bias_hh", zero, persistent=False)
+        g, n_ih, n_hh = gates * u, gates * u * in_features, gates * u * u
+        # One buffer in cuDNN's layout (w_ih, w_hh, b_ih, b_hh back to back) whose views are
+        # the parameters: cuDNN then uses the weights in place instead of compacting them
+        # into a fresh buffer (with a warning) on every call.
+        buf = torch.zeros(n_ih + n_hh + 2 * g, device=device)
+        self.weight_ih = nn.Parameter(buf[:n_ih].view(g, in_features))
+        self.weight_hh = nn.Parameter(buf[n_ih:n_ih + n_hh].view(g, u))
+        biases = buf[n_ih + n_hh:].view(2, g)  # rows: b_ih, b_hh
+        if self.is_gru:  # the canonical (2, 3u) bias is both rows
+            self.bias = nn.Parameter(biases)
+            self.register_buffer("bias_hh", None, persistent=False)
+        else:  # Keras' single bias is b_ih; b_hh stays zero (a buffer, never trained)
+            self.bias = nn.Parameter(biases[0])
+            self.register_buffer("bias_hh", biases[1], persistent=False)
 
     def _params(self) -> tuple[torch.Tensor, ...]:
         if self.is_gru:
