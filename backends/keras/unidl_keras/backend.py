@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from unidl.backend import Weights
-from unidl.capabilities import Capabilities
+from unidl.capabilities import FEATURES, Capabilities
 from unidl.spec import Sequential
 
 from ._runtime import keras, tf
 from .devices import available_devices
 from .export import FORMATS
+from .layers import LAYER_KINDS
 from .model import KerasModel
 
 __all__ = ["KerasBackend"]
@@ -27,8 +28,11 @@ class KerasBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """Every layer, activation, loss, optimizer and feature the core defines."""
-        return Capabilities(device_kinds=frozenset(("cpu", "cuda")))
+        """The layers ``build_network`` implements; every activation, loss, optimizer and
+        feature the core defines: dropout, BatchNorm training, per-step learning rates
+        (and chunked plans), sample weights, gradient clipping, canonical optimizer state."""
+        return Capabilities(layers=LAYER_KINDS, device_kinds=frozenset(("cpu", "cuda")),
+                            features=frozenset(FEATURES))
 
     @property
     def native_formats(self) -> tuple[str, ...]:

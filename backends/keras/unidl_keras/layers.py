@@ -27,8 +27,18 @@ from unidl.spec import (
 from unidl.spec.activations import LEAKY_RELU_SLOPE
 
 from ._runtime import keras
+from .layers_seq import (
+    LINEAR_WITH_ACTIVATION,
+    SEQUENCE_LAYER_KINDS,
+    input_dtype,
+    sequence_layer,
+)
 
-__all__ = ["BuiltNetwork", "activation_layer", "build_network"]
+__all__ = ["LAYER_KINDS", "BuiltNetwork", "activation_layer", "build_network"]
+
+#: The spec layer kinds ``build_network`` implements (what the backend declares).
+LAYER_KINDS = frozenset(("Input", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
+                         "Dropout", "BatchNorm", "Activation")) | SEQUENCE_LAYER_KINDS
 
 _CHANNELS_LAST = "channels_last"  # explicit: a user's keras.json may say channels_first
 
@@ -84,6 +94,8 @@ class BuiltNetwork:
     head: Any | None
     params: dict[str, Any]
     dropouts: list[Any]
+    #: what the model takes: float32, or the integer dtype of an integer Input
+    input_dtype: str = "float32"
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -132,19 +144,23 @@ def build_network(spec: Sequential) -> BuiltNetwork:
     layers: list[Any] = []
     owners: list[tuple[str, Any]] = []  # (spec layer name, keras layer holding its params)
     for ls in spec.layer_shapes:
-        main = _main_layer(ls.layer, ls.name)
+        main = sequence_layer(ls.layer, ls.name, ls.output_shape)
+        if main is None:
+            main = _main_layer(ls.layer, ls.name)
         layers.append(main)
         owners.append((ls.name, main))
         act = getattr(ls.layer, "activation", "linear")
-        if isinstance(ls.layer, (Dense, Conv2D)) and act != "linear":
+        if isinstance(ls.layer, (Dense, Conv2D, *LINEAR_WITH_ACTIVATION)) and act != "linear":
             layers.append(activation_layer(str(act), _unique(f"{ls.name}_{act}", taken)))
-    # Input is float32 whatever the spec's dtype: the model computes in float32 and the
-    # backend casts inputs on the way in.
-    inputs = keras.Input(shape=spec.input_shape, dtype="float32", name=spec.input.layer_name)
+    # Input is float32 for any float dtype: the model computes in float32 and the backend
+    # casts inputs on the way in. Integer Inputs (Embedding indices) stay integer.
+    in_dtype = input_dtype(spec)
+    inputs = keras.Input(shape=spec.input_shape, dtype=in_dtype, name=spec.input.layer_name)
     model = keras.Sequential([inputs, *layers], name=spec.name)
 
     last = spec.layer_shapes[-1].layer if spec.layer_shapes else None
-    has_head = isinstance(last, (Dense, Conv2D, Activation)) and last.activation != "linear"
+    has_head = (isinstance(last, (Dense, Conv2D, Activation, *LINEAR_WITH_ACTIVATION))
+                and getattr(last, "activation", "linear") != "linear")
     body, head = (layers[:-1], layers[-1]) if has_head else (layers, None)
 
     params: dict[str, Any] = {}
@@ -157,7 +173,7 @@ def build_network(spec: Sequential) -> BuiltNetwork:
         raise NotSupportedError(f"keras layers expose no variables for {missing}")
     params = {k: params[k] for k in spec.params}
     dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
-    return BuiltNetwork(model, body, head, params, dropouts)
+    return BuiltNetwork(model, body, head, params, dropouts, in_dtype)
 
 
 def _param_names(spec: Sequential, layer_name: str) -> list[str]:

@@ -3,6 +3,10 @@
 Each function returns the batch loss: the mean over samples of the per-sample loss. Every
 sample has the same number of elements, so that is the mean over all elements of the
 per-element (or, for cross-entropies, per-position) loss.
+
+With ``per_sample=True`` (sample weights) they return each sample's loss instead, shape
+``(batch,)``, exactly ``unidl.losses.per_sample_loss``: the mean over that sample's
+elements (positions).
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ from unidl.spec.training import Loss
 
 from ._runtime import tf
 
-__all__ = ["LossFn", "make_loss"]
+__all__ = ["LossFn", "make_loss", "per_sample_mean"]
 
 LossFn = Callable[[Any, Any], Any]
+
+
+def per_sample_mean(e: Any) -> Any:
+    """Mean over every axis but the first: per-element losses -> per-sample losses."""
+    return tf.reduce_mean(tf.reshape(e, [tf.shape(e)[0], -1]), axis=1)
 
 
 def _clip(p: Any) -> Any:
@@ -31,62 +40,71 @@ def _clip(p: Any) -> Any:
     return tf.clip_by_value(tf.cast(p, tf.float64), PROB_CLIP, 1.0 - PROB_CLIP)
 
 
-def _sparse_ce(logits: bool) -> LossFn:
+def _sparse_ce(logits: bool, per_sample: bool) -> LossFn:
+    reduce = (lambda e: e) if per_sample else tf.reduce_mean
+
     def fn(y: Any, p: Any) -> Any:
         idx = tf.reshape(tf.cast(y, tf.int64), [-1])
         if logits:
-            return tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=idx, logits=p))
+            return reduce(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=idx, logits=p))
         picked = tf.gather(p, idx, axis=-1, batch_dims=1)
-        return tf.cast(-tf.reduce_mean(tf.math.log(_clip(picked))), tf.float32)
+        return tf.cast(-reduce(tf.math.log(_clip(picked))), tf.float32)
     return fn
 
 
-def _categorical_ce(logits: bool) -> LossFn:
+def _categorical_ce(logits: bool, per_sample: bool) -> LossFn:
+    reduce = per_sample_mean if per_sample else tf.reduce_mean
+
     def fn(y: Any, p: Any) -> Any:
         if logits:
-            return -tf.reduce_mean(tf.reduce_sum(y * tf.nn.log_softmax(p, axis=-1), axis=-1))
+            return -reduce(tf.reduce_sum(y * tf.nn.log_softmax(p, axis=-1), axis=-1))
         # renormalise, then clip, as Keras (and unidl.losses) do
         p64 = tf.cast(p, tf.float64)
         logp = tf.math.log(_clip(p64 / tf.reduce_sum(p64, axis=-1, keepdims=True)))
-        return tf.cast(-tf.reduce_mean(tf.reduce_sum(tf.cast(y, tf.float64) * logp, axis=-1)),
+        return tf.cast(-reduce(tf.reduce_sum(tf.cast(y, tf.float64) * logp, axis=-1)),
                        tf.float32)
     return fn
 
 
-def _binary_ce(logits: bool) -> LossFn:
+def _binary_ce(logits: bool, per_sample: bool) -> LossFn:
+    reduce = per_sample_mean if per_sample else tf.reduce_mean
+
     def fn(y: Any, p: Any) -> Any:
         if logits:  # stable form: max(z, 0) - z y + log(1 + exp(-|z|))
-            return tf.reduce_mean(tf.nn.relu(p) - p * y + tf.math.log1p(tf.exp(-tf.abs(p))))
+            return reduce(tf.nn.relu(p) - p * y + tf.math.log1p(tf.exp(-tf.abs(p))))
         q, t = _clip(p), tf.cast(y, tf.float64)
-        return tf.cast(-tf.reduce_mean(t * tf.math.log(q) + (1.0 - t) * tf.math.log(1.0 - q)),
+        return tf.cast(-reduce(t * tf.math.log(q) + (1.0 - t) * tf.math.log(1.0 - q)),
                        tf.float32)
     return fn
 
 
-def _huber(delta: float) -> LossFn:
+def _huber(delta: float, per_sample: bool) -> LossFn:
+    reduce = per_sample_mean if per_sample else tf.reduce_mean
+
     def fn(y: Any, p: Any) -> Any:
         a = tf.abs(y - p)
-        return tf.reduce_mean(tf.where(a <= delta, 0.5 * tf.square(a), delta * (a - 0.5 * delta)))
+        return reduce(tf.where(a <= delta, 0.5 * tf.square(a), delta * (a - 0.5 * delta)))
     return fn
 
 
-def make_loss(loss: Loss, logits: bool) -> LossFn:
-    """The batch-loss function ``(y_true, y_pred) -> scalar`` for ``loss``.
+def make_loss(loss: Loss, logits: bool, per_sample: bool = False) -> LossFn:
+    """The batch-loss function ``(y_true, y_pred) -> scalar`` for ``loss``, or with
+    ``per_sample`` the per-sample losses ``(y_true, y_pred) -> (batch,)``.
 
     ``logits``: ``y_pred`` holds pre-activation values (``loss.from_logits`` or a fused
     final softmax/sigmoid); otherwise probabilities for the cross-entropies.
     """
+    reduce = per_sample_mean if per_sample else tf.reduce_mean
     if loss.name == "sparse_categorical_crossentropy":
-        return _sparse_ce(logits)
+        return _sparse_ce(logits, per_sample)
     if loss.name == "categorical_crossentropy":
-        return _categorical_ce(logits)
+        return _categorical_ce(logits, per_sample)
     if loss.name == "binary_crossentropy":
-        return _binary_ce(logits)
+        return _binary_ce(logits, per_sample)
     if loss.name == "mse":
-        return lambda y, p: tf.reduce_mean(tf.square(y - p))
+        return lambda y, p: reduce(tf.square(y - p))
     if loss.name == "mae":
-        return lambda y, p: tf.reduce_mean(tf.abs(y - p))
+        return lambda y, p: reduce(tf.abs(y - p))
     if loss.name == "huber":
-        return _huber(float(loss.delta))
+        return _huber(float(loss.delta), per_sample)
     raise NotSupportedError(f"the keras backend has no loss {loss.name!r}")

@@ -1,11 +1,17 @@
-"""Compiled training: one step for the generic path, one whole epoch for in-memory arrays.
+"""Compiled training: one step for the generic path, a whole plan for in-memory arrays.
 
-The fast path runs an entire epoch inside a single ``tf.function``: the plan's order goes
-to the device once per epoch, batches are gathered there with ``tf.gather``, and the loop
-over batches is a graph loop, so there is no Python (and no host sync) per step; the epoch
-loss is accumulated on the device. Full batches share one static shape; the last, smaller
-batch of the plan (never dropped) is a second, statically shaped step after the loop, so
-neither retraces from epoch to epoch.
+The fast path runs a whole plan (an epoch, or a chunk of one) inside a single
+``tf.function``: the plan's order and per-step learning rates go to the device once per
+call, batches are gathered there with ``tf.gather``, and the loop over batches is a graph
+loop, so there is no Python (and no host sync) per step; the loss is accumulated on the
+device.
+
+Shapes are kept static (what XLA compiles best) without retracing for every plan length:
+the full batches' order is padded to a power-of-two number of batches ``C`` and the loop
+runs a dynamic count of steps, and the last, smaller batch of an epoch (never dropped) is
+a statically shaped step after the loop, of the one size ``n % batch_size`` an epoch can
+end with. An epoch run whole or in chunks of any length therefore uses a handful of
+traces, reused from epoch to epoch.
 
 Everything is compiled with XLA when possible: it fuses the loop body, which on CPU makes
 an epoch of a small MLP several times faster than TF's graph executor. An op XLA cannot
@@ -72,65 +78,111 @@ class Compiled:
             return self._compiled(*args)
 
 
+def padded_batches(full: int) -> int:
+    """The number of batch slots ``C`` a plan with ``full`` full batches is padded to."""
+    return 0 if full == 0 else 1 << (full - 1).bit_length()
+
+
 class Trainer:
-    """Owns the compiled step/epoch functions for one loss + optimizer configuration."""
+    """Owns the compiled step/epoch functions for one loss + optimizer configuration.
+
+    ``loss_fn`` is the batch-mean loss, ``sample_loss_fn`` the per-sample one (used with
+    sample weights: batch loss = sum(w_i * loss_i) / batch size).
+    """
 
     def __init__(self, forward: Forward, variables: list[Any], loss_fn: LossFn,
-                 loss_on_pre_activation: bool, updater: Updater,
-                 jit_compile: bool = True) -> None:
+                 sample_loss_fn: LossFn, loss_on_pre_activation: bool, updater: Updater,
+                 output_shape: tuple[int, ...], jit_compile: bool = True) -> None:
         self._forward = forward
+        self._output_shape = tuple(output_shape)
         self._variables = variables
         self._loss_fn = loss_fn
+        self._sample_loss_fn = sample_loss_fn
         self._pre = loss_on_pre_activation
         self.updater = updater
         self._jit = jit_compile
-        self._epoch_fns: dict[tuple[int, bool], Compiled] = {}
-        self.step_fn = Compiled(self._step, jit_compile, reduce_retracing=True)
+        self._epoch_fns: dict[tuple[int, bool, bool], Compiled] = {}
+        self._step_fns: dict[bool, Compiled] = {}
 
-    def _step(self, x: Any, y: Any) -> tuple[Any, Any]:
-        """One optimizer step; returns the batch loss (before the step) and the outputs."""
+    def _step(self, x: Any, y: Any, w: Any, lr: Any) -> tuple[Any, Any]:
+        """One optimizer step with learning rate ``lr`` and sample weights ``w`` (None:
+        unweighted); returns the batch loss (before the step) and the outputs."""
         with tf.GradientTape() as tape:
             pre, out = self._forward(x, True)
-            loss = self._loss_fn(y, pre if self._pre else out)
+            target = pre if self._pre else out
+            if w is None:
+                loss = self._loss_fn(y, target)
+            else:
+                per_sample = self._sample_loss_fn(y, target)
+                loss = tf.reduce_sum(tf.cast(w, per_sample.dtype) * per_sample) / tf.cast(
+                    tf.shape(per_sample)[0], per_sample.dtype)
         grads = tape.gradient(loss, self._variables)
-        self.updater.apply(grads)
+        self.updater.apply(grads, lr)
         return loss, out
 
-    def epoch_fn(self, batch_size: int, collect: bool) -> Compiled:
-        """The compiled whole-epoch function ``(x, y, order) -> (loss_sum, outputs)``."""
-        key = (batch_size, collect)
+    def step_fn(self, weighted: bool) -> Compiled:
+        """The compiled single step ``(x, y, lr)`` or, ``weighted``, ``(x, y, w, lr)``."""
+        fn = self._step_fns.get(weighted)
+        if fn is None:
+            step = self._step
+            body: Callable[..., Any] = (
+                (lambda x, y, w, lr: step(x, y, w, lr)) if weighted
+                else (lambda x, y, lr: step(x, y, None, lr)))
+            fn = Compiled(body, self._jit, reduce_retracing=True)
+            self._step_fns[weighted] = fn
+        return fn
+
+    def epoch_fn(self, batch_size: int, collect: bool, weighted: bool) -> Compiled:
+        """The compiled plan function ``(x, y, w, order, lrs, count) -> (loss_sum,
+        outputs)``.
+
+        ``order`` holds ``C * batch_size`` padded indices of full batches (``C`` =
+        ``len(lrs) - 1``), then the indices of the last, smaller batch if any; ``count``
+        (int32) is how many of the ``C`` full batches to run; ``lrs[i]`` is the learning
+        rate of full batch ``i`` and ``lrs[C]`` that of the smaller batch. ``w`` is ignored
+        unless ``weighted``. ``outputs`` has ``C * batch_size`` rows (the first ``count *
+        batch_size`` are real) followed by the smaller batch's.
+        """
+        key = (batch_size, collect, weighted)
         fn = self._epoch_fns.get(key)
         if fn is None:
-            fn = Compiled(self._make_epoch(batch_size, collect), self._jit)
+            fn = Compiled(self._make_epoch(batch_size, collect, weighted), self._jit)
             self._epoch_fns[key] = fn
         return fn
 
-    def _make_epoch(self, bs: int, collect: bool) -> Callable[[Any, Any, Any], Any]:
+    def _make_epoch(self, bs: int, collect: bool,
+                    weighted: bool) -> Callable[..., Any]:
         step = self._step
+        out_shape = [bs, *self._output_shape]
 
-        def run_epoch(x: Any, y: Any, order: Any) -> tuple[Any, Any]:
-            n = int(order.shape[0])  # static: a new data length traces a new graph
-            full, rest = divmod(n, bs)
-            batches = tf.reshape(order[: full * bs], [full, bs])
+        def run_plan(x: Any, y: Any, w: Any, order: Any, lrs: Any,
+                     count: Any) -> tuple[Any, Any]:
+            slots = int(lrs.shape[0]) - 1  # static: C, a power of two (or 0)
+            rest = int(order.shape[0]) - slots * bs  # static: the smaller last batch
+            batches = tf.reshape(order[: slots * bs], [slots, bs])
             total = tf.constant(0.0, tf.float64)
-            outs = tf.TensorArray(tf.float32, size=full if collect else 0)
-            for i in tf.range(full):
-                idx = batches[i]
-                loss, out = step(tf.gather(x, idx), tf.gather(y, idx))
-                total += tf.cast(loss, tf.float64) * bs
-                if collect:
-                    outs = outs.write(i, out)
+            # element_shape: slots past ``count`` are never written and stack as zeros
+            outs = tf.TensorArray(tf.float32, size=slots if collect else 0,
+                                  element_shape=out_shape)
+            if slots:  # no loop at all otherwise: XLA rejects slicing an empty table
+                for i in tf.range(count):
+                    idx = batches[i]
+                    loss, out = step(tf.gather(x, idx), tf.gather(y, idx),
+                                     tf.gather(w, idx) if weighted else None, lrs[i])
+                    total += tf.cast(loss, tf.float64) * bs
+                    if collect:
+                        outs = outs.write(i, out)
             pieces = []
-            if collect and full:
+            if collect and slots:
                 stacked = outs.stack()
-                pieces.append(tf.reshape(stacked, tf.concat([[full * bs],
-                                                             tf.shape(stacked)[2:]], 0)))
+                pieces.append(tf.reshape(stacked, [slots * bs, *out_shape[1:]]))
             if rest:
-                idx = order[full * bs:]
-                loss, out = step(tf.gather(x, idx), tf.gather(y, idx))
+                idx = order[slots * bs:]
+                loss, out = step(tf.gather(x, idx), tf.gather(y, idx),
+                                 tf.gather(w, idx) if weighted else None, lrs[slots])
                 total += tf.cast(loss, tf.float64) * rest
                 pieces.append(out)
             outputs = tf.concat(pieces, 0) if collect and pieces else tf.zeros([0])
             return total, outputs
 
-        return run_epoch
+        return run_plan
