@@ -9,6 +9,7 @@ import pytest
 from sklearn import metrics as skm
 
 import unidl
+from unidl.testing.cases import Pairs
 
 from .helpers import mlp
 
@@ -159,29 +160,16 @@ def test_validation_split_takes_the_last_fraction(backend: str, regression: Any)
     assert model.history["val_loss"][0] == pytest.approx(tail, rel=1e-5)
 
 
-class _Pairs:
-    """A map-style dataset of the kind the seed notes write for torch's DataLoader."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[i], self.y[i]
-
-
 def test_a_dataset_trains_exactly_like_the_same_arrays(backend: str, regression: Any) -> None:
     x, y = regression
     kwargs: dict[str, Any] = dict(backend=backend, loss="mse", metrics=["mae"], epochs=2,
                                   batch_size=50, seed=0, verbose=0)
     a = unidl.fit(mlp(8, 1, None), (x, y), **kwargs)
-    b = unidl.fit(mlp(8, 1, None), _Pairs(x, y), **kwargs)
+    b = unidl.fit(mlp(8, 1, None), Pairs(x, y), **kwargs)
     for k, v in a.get_weights().items():
         np.testing.assert_allclose(b.get_weights()[k], v, rtol=1e-5, atol=1e-6)
     assert b.history["mae"] == pytest.approx(a.history["mae"], rel=1e-5)
-    assert b.evaluate(_Pairs(x, y))["loss"] == pytest.approx(a.evaluate((x, y))["loss"], rel=1e-5)
+    assert b.evaluate(Pairs(x, y))["loss"] == pytest.approx(a.evaluate((x, y))["loss"], rel=1e-5)
 
 
 def test_cnn_with_batchnorm_trains_channels_last(backend: str, digits: Any) -> None:

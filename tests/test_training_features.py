@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 
 import unidl
+from unidl.testing.cases import linear_problem
 
 from .helpers import mlp
-
-
-def _linear_problem(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 3)).astype(np.float32)
-    return x, (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)
 
 
 def _linear() -> unidl.Sequential:
@@ -37,7 +32,7 @@ class Script(unidl.Callback):
 
 
 def test_reduce_lr_on_plateau_lowers_the_next_epochs_rate(backend: str) -> None:
-    x, y = _linear_problem()
+    x, y = linear_problem()
     flat = unidl.build(_linear(), backend=backend, seed=0)
     flat.compile("mse", unidl.SGD(lr=0.1),
                  lr_schedule=unidl.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1,
@@ -48,7 +43,7 @@ def test_reduce_lr_on_plateau_lowers_the_next_epochs_rate(backend: str) -> None:
 
 
 def test_early_stopping_stops_on_a_plateau_and_restores_the_best(backend: str) -> None:
-    x, y = _linear_problem()
+    x, y = linear_problem()
     script = Script("val_loss", [5.0, 3.0, 2.0, 2.5, 2.1, 2.05, 1.0, 0.5])
     stop = unidl.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     model = unidl.fit(_linear(), (x, y), backend=backend, loss="mse", epochs=8,
@@ -60,7 +55,7 @@ def test_early_stopping_stops_on_a_plateau_and_restores_the_best(backend: str) -
 
 
 def test_model_checkpoint_keeps_the_best(backend: str, tmp_path: Path) -> None:
-    x, y = _linear_problem()
+    x, y = linear_problem()
     script = Script("val_loss", [3.0, 2.0, 2.5, 1.0, 4.0])
     ckpt = unidl.ModelCheckpoint(tmp_path / "best", save_best_only=True)
     every = unidl.ModelCheckpoint(tmp_path / "e{epoch:02d}")
@@ -75,7 +70,7 @@ def test_model_checkpoint_keeps_the_best(backend: str, tmp_path: Path) -> None:
 
 
 def test_terminate_on_nan_and_csv_logger(backend: str, tmp_path: Path) -> None:
-    x, y = _linear_problem()
+    x, y = linear_problem()
     script = Script("loss", [0.5, float("nan"), 0.1])
     log = tmp_path / "log.csv"
     model = unidl.fit(_linear(), (x, y), backend=backend, loss="mse", metrics=["mae"],
@@ -89,7 +84,7 @@ def test_terminate_on_nan_and_csv_logger(backend: str, tmp_path: Path) -> None:
 def test_tensorboard_writes_events_tensorboard_reads(backend: str, tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    x, y = _linear_problem()
+    x, y = linear_problem()
     model = unidl.fit(_linear(), (x, y), backend=backend, loss="mse", metrics=["mae"],
                       epochs=3, validation_data=(x, y),
                       lr_schedule=unidl.ExponentialLR(gamma=0.5),
@@ -116,7 +111,7 @@ def test_class_weight_equals_the_same_sample_weights(backend: str, digits: Any) 
 
 
 def test_weights_and_schedules_validate(backend: str) -> None:
-    x, y = _linear_problem()
+    x, y = linear_problem()
     model = unidl.build(_linear(), backend=backend).compile("mse")
     with pytest.raises(unidl.DataError, match="sample_weight has 3 values"):
         model.fit((x, y), sample_weight=[1, 2, 3], verbose=0)

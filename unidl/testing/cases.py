@@ -12,7 +12,7 @@ import numpy.typing as npt
 import unidl
 from unidl.spec import ACTIVATIONS
 
-__all__ = ["FORWARD_SPECS", "random_input", "random_weights"]
+__all__ = ["FORWARD_SPECS", "Pairs", "linear_problem", "random_input", "random_weights"]
 
 Array = npt.NDArray[Any]
 
@@ -88,3 +88,24 @@ def random_input(spec: unidl.Sequential, n: int = 6, seed: int = 1) -> Array:
     if isinstance(first, unidl.spec.Embedding):
         return rng.integers(0, first.input_dim, size=(n, *spec.input_shape)).astype(np.int64)
     return (rng.normal(size=(n, *spec.input_shape)) * 2).astype(np.float32)
+
+
+class Pairs:
+    """A map-style dataset over two arrays, as the seed notes write for torch's DataLoader:
+    ``ds[i] -> (x[i], y[i])``. Training on it must equal training on the arrays."""
+
+    def __init__(self, x: Array, y: Array) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[Array, Array]:
+        return self.x[i], self.y[i]
+
+
+def linear_problem(n: int = 40) -> tuple[Array, Array]:
+    """``y = x @ [1, -2, 0.5] + 0.3`` on 3 standard-normal features (float32)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)

@@ -13,14 +13,9 @@ import pytest
 import unidl
 import unidl.registry
 from unidl.data import epoch_plan
+from unidl.testing.cases import linear_problem
 
 from ._support import require
-
-
-def _linear_problem(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 3)).astype(np.float32)
-    return x, (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)
 
 
 def _linear() -> unidl.Sequential:
@@ -29,7 +24,7 @@ def _linear() -> unidl.Sequential:
 
 def test_per_step_schedule_applies_exactly_the_documented_rates(backend: str) -> None:
     require(backend, features="lr_schedule", optimizers="SGD", losses="mse")
-    x, y = _linear_problem()
+    x, y = linear_problem()
     schedule = unidl.StepLR(step_size=3, gamma=0.5, per="step")
     model = unidl.fit(_linear(), (x, y), backend=backend, loss="mse",
                       optimizer=unidl.SGD(lr=0.1), lr_schedule=schedule, epochs=2,
@@ -61,7 +56,7 @@ class Batches(unidl.Callback):
 
 def test_batch_callbacks_see_every_batch_without_changing_training(backend: str) -> None:
     require(backend, optimizers="Adam", losses="mse")
-    x, y = _linear_problem(50)
+    x, y = linear_problem(50)
     layers: list[unidl.spec.Layer] = [unidl.Input((3,)), unidl.Dense(8, activation="relu")]
     if "dropout" in unidl.registry.get_backend(backend).capabilities.features:
         layers.append(unidl.Dropout(0.2))
@@ -86,7 +81,7 @@ def test_resuming_a_saved_model_continues_the_same_trajectory(
         backend: str, optimizer: unidl.spec.Optimizer, tmp_path: Path) -> None:
     require(backend, features="optimizer_state", optimizers=optimizer.kind, losses="mse")
     require(backend, features="lr_schedule")
-    x, y = _linear_problem(60)
+    x, y = linear_problem(60)
     layers: list[unidl.spec.Layer] = [unidl.Input((3,)), unidl.Dense(16, activation="tanh")]
     if "dropout" in unidl.registry.get_backend(backend).capabilities.features:
         layers.append(unidl.Dropout(0.25))
@@ -107,7 +102,7 @@ def test_sample_weighted_loss_is_keras_rule(backend: str) -> None:
     from unidl.losses import per_sample_loss
 
     require(backend, features="sample_weight", optimizers="SGD", losses="mse")
-    x, y = _linear_problem()
+    x, y = linear_problem()
     w = np.linspace(0, 2, len(x)).astype(np.float32)
     model = unidl.build(_linear(), backend=backend, seed=1)
     before = model.predict(x)
@@ -119,7 +114,7 @@ def test_sample_weighted_loss_is_keras_rule(backend: str) -> None:
 
 def test_gradient_clipping_by_norm_and_value(backend: str) -> None:
     require(backend, features="gradient_clipping", optimizers="SGD", losses="mse")
-    x, y = _linear_problem()
+    x, y = linear_problem()
     y = y * 100  # huge gradients
     for opt, bound in ((unidl.SGD(lr=1.0, clipnorm=0.01), 0.01),
                        (unidl.SGD(lr=1.0, clipvalue=0.001), 0.001 * 2)):

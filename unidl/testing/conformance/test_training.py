@@ -11,6 +11,7 @@ import unidl
 from unidl.losses import compute_loss
 from unidl.spec import LOSSES
 from unidl.spec.training import OPTIMIZER_TYPES
+from unidl.testing.cases import Pairs
 
 from ._support import (
     caps,
@@ -166,24 +167,13 @@ def test_same_seed_gives_the_same_model(backend: str) -> None:
         np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
 
 
-class _Pairs:
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[i], self.y[i]
-
-
 def test_arrays_and_a_dataset_train_identically(backend: str) -> None:
     require(backend, losses="mse", optimizers="SGD")
     x, y = regression(n=50)
     kw: dict[str, Any] = dict(backend=backend, loss="mse", optimizer=unidl.SGD(lr=0.05),
                               epochs=2, batch_size=16, seed=4, device="cpu", verbose=0)
     a = unidl.fit(dense(5, 1), (x, y), **kw).get_weights()
-    b = unidl.fit(dense(5, 1), _Pairs(x, y), **kw).get_weights()
+    b = unidl.fit(dense(5, 1), Pairs(x, y), **kw).get_weights()
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
 
