@@ -11,7 +11,7 @@ from keras_helpers import build, setup
 
 import unidl
 from unidl.data import ArrayData, epoch_plan
-from unidl.testing.cases import random_weights
+from unidl.testing.cases import Pairs, random_weights
 from unidl.testing.reference import forward
 
 Array = Any
@@ -29,19 +29,6 @@ class Generic:
 
     def take(self, indices: Array) -> tuple[Array, Array | None]:
         return self._inner.take(indices)
-
-
-class Pairs:
-    """A map-style unidl.Dataset over arrays."""
-
-    def __init__(self, x: Array, y: Array) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> tuple[Array, Array]:
-        return self.x[i], self.y[i]
 
 
 def _embedding_lstm(dtype: str = "int64") -> unidl.Sequential:
