@@ -121,3 +121,31 @@ def test_weights_and_schedules_validate(backend: str) -> None:
         model.fit((x, y), epochs=2, initial_epoch=3, verbose=0)
     with pytest.raises(unidl.SpecError, match="not in the epoch logs"):
         model.fit((x, y), callbacks=[unidl.EarlyStopping()], verbose=0)
+
+
+def test_tensorboard_logs_a_constant_learning_rate_too(backend: str, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    x, y = linear_problem()
+    unidl.fit(_linear(), (x, y), backend=backend, loss="mse", optimizer=unidl.SGD(lr=0.03),
+              epochs=2, callbacks=[unidl.TensorBoard(tmp_path)], seed=0, verbose=0)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [s.value for s in events.Scalars("epoch_lr")] == pytest.approx([0.03, 0.03])
+
+
+def test_shuffle_false_trains_on_the_samples_in_order(backend: str) -> None:
+    x, y = linear_problem(30)
+    model = unidl.fit(_linear(), (x, y), backend=backend, loss="mse",
+                      optimizer=unidl.SGD(lr=0.05), epochs=2, batch_size=8, shuffle=False,
+                      seed=4, verbose=0)
+    w = {k: v.astype(np.float64)
+         for k, v in unidl.build(_linear(), backend=backend, seed=4).get_weights().items()}
+    for _ in range(2):
+        for start in range(0, 30, 8):
+            xb, yb = x[start:start + 8], y[start:start + 8]
+            err = xb @ w["dense/kernel"] + w["dense/bias"] - yb
+            w["dense/kernel"] -= 0.05 * 2 * xb.T @ err / len(xb)
+            w["dense/bias"] -= 0.05 * 2 * err.sum(0) / len(xb)
+    for k, v in w.items():
+        np.testing.assert_allclose(model.get_weights()[k], v, rtol=1e-5, atol=1e-6)

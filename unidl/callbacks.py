@@ -188,8 +188,9 @@ class CSVLogger(Callback):
 
 
 class TensorBoard(Callback):
-    """Write every epoch log value as a TensorBoard scalar (tags ``epoch_<name>``, step =
-    epoch), with TensorBoard's own event-file writer (needs the ``tensorboard`` package)."""
+    """Write every epoch log value and the learning rate as TensorBoard scalars (tags
+    ``epoch_<name>``, step = epoch), with TensorBoard's own event-file writer (needs the
+    ``tensorboard`` package)."""
 
     def __init__(self, log_dir: str | Path) -> None:
         self.log_dir = Path(log_dir)
@@ -208,8 +209,11 @@ class TensorBoard(Callback):
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
 
+        scalars = dict(logs)
+        if "lr" not in scalars and model.optimizer is not None:  # constant rate: log it too
+            scalars["lr"] = model.optimizer.lr
         values = [Summary.Value(tag=f"epoch_{k}", simple_value=float(v))
-                  for k, v in logs.items()]
+                  for k, v in scalars.items()]
         self._writer.add_event(Event(step=epoch, summary=Summary(value=values)))
         self._writer.flush()
 
