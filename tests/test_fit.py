@@ -209,3 +209,19 @@ def test_verbose_prints_one_line_per_epoch(backend: str, regression: Any,
     unidl.fit(mlp(8, 1, None), (x, y), backend=backend, loss="mse", epochs=2, seed=0, verbose=1)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Epoch")]
     assert len(lines) == 2 and "loss:" in lines[0] and lines[1].startswith("Epoch 2/2")
+
+
+def test_verbose_on_a_terminal_shows_a_progress_bar(backend: str, regression: Any,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    x, y = regression
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    plain = unidl.fit(mlp(8, 1, None), (x, y), backend=backend, loss="mse", epochs=2,
+                      batch_size=16, seed=0, verbose=0)
+    shown = unidl.fit(mlp(8, 1, None), (x, y), backend=backend, loss="mse", epochs=2,
+                      batch_size=16, seed=0, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/2" in err and "Epoch 2/2" in err and "32/32" in err and "loss" in err
+    assert shown.history["loss"] == pytest.approx(plain.history["loss"], rel=1e-6)
