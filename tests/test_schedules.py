@@ -57,6 +57,13 @@ def test_reduce_on_plateau_follows_keras_rules() -> None:
     (lambda: unidl.LinearWarmup(warmup=2, after=unidl.ReduceLROnPlateau()),
      "LinearWarmup.after"),
     (lambda: schedule_from({"class": "StepRL"}), "lr_schedule.class"),
+    (lambda: unidl.ExponentialLR(gamma="0.9"), "ExponentialLR.gamma"),
+    (lambda: unidl.ReduceLROnPlateau(cooldown=-1), "ReduceLROnPlateau.cooldown"),
+    (lambda: unidl.ReduceLROnPlateau(monitor=""), "ReduceLROnPlateau.monitor"),
+    (lambda: unidl.EarlyStopping(min_delta="0.1"), "EarlyStopping.min_delta"),
+    (lambda: unidl.EarlyStopping(monitor=None), "EarlyStopping.monitor"),
+    (lambda: unidl.ModelCheckpoint(""), "ModelCheckpoint.path"),
+    (lambda: unidl.CSVLogger("log.csv", separator=";;"), "CSVLogger.separator"),
 ])
 def test_invalid_schedules_name_the_field(make, path: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(unidl.SpecError) as info:

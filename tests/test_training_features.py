@@ -149,3 +149,23 @@ def test_shuffle_false_trains_on_the_samples_in_order(backend: str) -> None:
             w["dense/bias"] -= 0.05 * 2 * err.sum(0) / len(xb)
     for k, v in w.items():
         np.testing.assert_allclose(model.get_weights()[k], v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kw", "path"), [
+    ({"verbose": 3}, "verbose"),
+    ({"shuffle": "yes"}, "shuffle"),
+    ({"callbacks": unidl.EarlyStopping()}, "callbacks"),
+    ({"callbacks": [unidl.EarlyStopping]}, "callbacks[0]"),
+    ({"callbacks": ["early"]}, "callbacks[0]"),
+    ({"class_weight": [1.0, 2.0]}, "class_weight"),
+])
+def test_fit_arguments_are_checked_before_training(backend: str, kw: dict[str, Any],
+                                                   path: str) -> None:
+    x, y = linear_problem()
+    model = unidl.build(_linear(), backend=backend, seed=0).compile("mse")
+    before = model.get_weights()
+    with pytest.raises(unidl.SpecError) as info:
+        model.fit((x, y), **kw)
+    assert info.value.path == path
+    assert model.epochs_trained == 0
+    assert all(np.array_equal(before[k], v) for k, v in model.get_weights().items())

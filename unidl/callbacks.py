@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .model import Model
 
 __all__ = [
+    "HOOKS",
     "CSVLogger",
     "Callback",
     "CallbackLike",
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 Logs = dict[str, float]
+
+#: The hooks a callback may define; an object with none of them is not a callback.
+HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+         "on_batch_begin", "on_batch_end")
 
 
 class CallbackLike(Protocol):
@@ -75,6 +80,19 @@ def better(monitor: str, mode: str, current: float, best: float, min_delta: floa
     return current > best + abs(min_delta)
 
 
+def _monitor(monitor: object, where: str) -> str:
+    if not isinstance(monitor, str) or not monitor:
+        raise SpecError(f"must be a log name such as 'val_loss', got {monitor!r}",
+                        f"{where}.monitor")
+    return monitor
+
+
+def _path(path: object, where: str) -> str:
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise SpecError(f"must be a file system path, got {path!r}", f"{where}.path")
+    return str(path)
+
+
 def _mode(mode: str, where: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise UnknownNameError("mode", mode, ("auto", "min", "max"), f"{where}.mode")
@@ -96,10 +114,13 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = False) -> None:
-        if not isinstance(patience, int) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise SpecError(f"must be an integer >= 0, got {patience!r}",
                             "EarlyStopping.patience")
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)):
+            raise SpecError(f"must be a number, got {min_delta!r}", "EarlyStopping.min_delta")
+        self.monitor = _monitor(monitor, "EarlyStopping")
+        self.patience, self.min_delta = patience, float(min_delta)
         self.mode = _mode(mode, "EarlyStopping")
         self.restore_best_weights = restore_best_weights
         self.best: float | None = None
@@ -139,7 +160,9 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str | Path, monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto") -> None:
-        self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
+        self.path = _path(path, "ModelCheckpoint")
+        self.monitor = _monitor(monitor, "ModelCheckpoint")
+        self.save_best_only = bool(save_best_only)
         self.mode = _mode(mode, "ModelCheckpoint")
         self.best: float | None = None
         self.saved: list[Path] = []
@@ -167,7 +190,9 @@ class CSVLogger(Callback):
     """Append one row per epoch (``epoch`` and every log value) to a CSV file."""
 
     def __init__(self, path: str | Path, separator: str = ",", append: bool = False) -> None:
-        self.path, self.separator, self.append = Path(path), separator, append
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise SpecError(f"must be one character, got {separator!r}", "CSVLogger.separator")
+        self.path, self.separator, self.append = Path(_path(path, "CSVLogger")), separator, append
         self._keys: list[str] | None = None
 
     def on_train_begin(self, model: Model, logs: Logs) -> None:
@@ -193,7 +218,7 @@ class TensorBoard(Callback):
     ``tensorboard`` package)."""
 
     def __init__(self, log_dir: str | Path) -> None:
-        self.log_dir = Path(log_dir)
+        self.log_dir = Path(_path(log_dir, "TensorBoard"))
         self._writer: Any = None
 
     def on_train_begin(self, model: Model, logs: Logs) -> None:

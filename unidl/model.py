@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .backend import Backend, BackendModel, TrainingSetup, Weights, check_weights
+from .callbacks import HOOKS
 from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
 from .errors import DataError, NotSupportedError, SpecError, UnidlError
@@ -168,6 +169,15 @@ class Model:
                 raise SpecError(f"initial_epoch ({start}) is after the final epoch "
                                 f"(epochs={epochs})", "initial_epoch")
             epochs -= start
+        if verbose not in (0, 1, 2):
+            raise SpecError(f"must be 0 (silent), 1 (progress bar) or 2 (one line per "
+                            f"epoch), got {verbose!r}", "verbose")
+        if not isinstance(shuffle, bool):
+            raise SpecError(f"must be True or False, got {shuffle!r}", "shuffle")
+        callbacks = _check_callbacks(callbacks)
+        if class_weight is not None and not isinstance(class_weight, dict):
+            raise SpecError(f"must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}", "class_weight")
         if validation_data is not None and validation_split is not None:
             raise SpecError("give validation_data or validation_split, not both",
                             "validation_split")
@@ -313,3 +323,20 @@ def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, flo
                           dtype=np.float32)
         weights *= lookup[labels]
     return weights
+
+
+def _check_callbacks(callbacks: object) -> list[Any]:
+    """A list of callbacks; each must define at least one hook of ``unidl.callbacks``."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+        raise SpecError("must be a list of callbacks, e.g. [unidl.EarlyStopping()], got "
+                        f"{type(callbacks).__name__}", "callbacks")
+    for i, cb in enumerate(callbacks):
+        if isinstance(cb, type):
+            raise SpecError(f"is the class {cb.__name__}, not a callback object; call it, "
+                            f"e.g. {cb.__name__}()", f"callbacks[{i}]")
+        if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
+            raise SpecError(f"{cb!r} has none of the callback hooks ({', '.join(HOOKS)})",
+                            f"callbacks[{i}]")
+    return list(callbacks)

@@ -49,6 +49,12 @@ def _check(ok: bool, message: str, path: str) -> None:
         raise SpecError(message, path)
 
 
+def _number(value: object, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise SpecError(f"must be a number, got {value!r}", path)
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Base of schedules. ``per``: whether ``t`` counts epochs or optimizer steps."""
@@ -85,7 +91,8 @@ class StepLR(Schedule):
         super().__post_init__()
         _check(isinstance(self.step_size, int) and self.step_size > 0,
                f"must be a positive integer, got {self.step_size!r}", "StepLR.step_size")
-        _check(self.gamma > 0, f"must be > 0, got {self.gamma!r}", "StepLR.gamma")
+        _check(_number(self.gamma, "StepLR.gamma") > 0, f"must be > 0, got {self.gamma!r}",
+               "StepLR.gamma")
 
     def rate(self, base_lr: float, t: int) -> float:
         return float(base_lr * self.gamma ** (t // self.step_size))
@@ -105,7 +112,8 @@ class MultiStepLR(Schedule):
                f"must be increasing positive integers, got {self.milestones!r}",
                "MultiStepLR.milestones")
         object.__setattr__(self, "milestones", ms)
-        _check(self.gamma > 0, f"must be > 0, got {self.gamma!r}", "MultiStepLR.gamma")
+        _check(_number(self.gamma, "MultiStepLR.gamma") > 0, f"must be > 0, got {self.gamma!r}",
+               "MultiStepLR.gamma")
 
     def rate(self, base_lr: float, t: int) -> float:
         return float(base_lr * self.gamma ** sum(1 for m in self.milestones if m <= t))
@@ -119,7 +127,8 @@ class ExponentialLR(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.gamma > 0, f"must be > 0, got {self.gamma!r}", "ExponentialLR.gamma")
+        _check(_number(self.gamma, "ExponentialLR.gamma") > 0, f"must be > 0, got {self.gamma!r}",
+               "ExponentialLR.gamma")
 
     def rate(self, base_lr: float, t: int) -> float:
         return float(base_lr * self.gamma**t)
@@ -136,8 +145,8 @@ class CosineAnnealingLR(Schedule):
         super().__post_init__()
         _check(isinstance(self.T_max, int) and self.T_max > 0,
                f"must be a positive integer, got {self.T_max!r}", "CosineAnnealingLR.T_max")
-        _check(self.eta_min >= 0, f"must be >= 0, got {self.eta_min!r}",
-               "CosineAnnealingLR.eta_min")
+        _check(_number(self.eta_min, "CosineAnnealingLR.eta_min") >= 0,
+               f"must be >= 0, got {self.eta_min!r}", "CosineAnnealingLR.eta_min")
 
     def rate(self, base_lr: float, t: int) -> float:
         return float(self.eta_min + (base_lr - self.eta_min)
@@ -156,8 +165,8 @@ class LinearWarmup(Schedule):
         super().__post_init__()
         _check(isinstance(self.warmup, int) and self.warmup > 0,
                f"must be a positive integer, got {self.warmup!r}", "LinearWarmup.warmup")
-        _check(0 <= self.start_factor < 1, f"must be in [0, 1), got {self.start_factor!r}",
-               "LinearWarmup.start_factor")
+        _check(0 <= _number(self.start_factor, "LinearWarmup.start_factor") < 1,
+               f"must be in [0, 1), got {self.start_factor!r}", "LinearWarmup.start_factor")
         raw: object = self.after
         if isinstance(raw, dict):  # from a config file
             object.__setattr__(self, "after", schedule_from(raw, "LinearWarmup.after"))
@@ -194,13 +203,23 @@ class ReduceLROnPlateau(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(0 < self.factor < 1, f"must be in (0, 1), got {self.factor!r}",
+        _check(0 < _number(self.factor, "ReduceLROnPlateau.factor") < 1,
+               f"must be in (0, 1), got {self.factor!r}",
                "ReduceLROnPlateau.factor")
         _check(isinstance(self.patience, int) and self.patience >= 0,
                f"must be an integer >= 0, got {self.patience!r}", "ReduceLROnPlateau.patience")
         if self.mode not in ("min", "max", "auto"):
-            raise UnknownNameError("mode", self.mode, ("min", "max", "auto"),
+            raise UnknownNameError("mode", str(self.mode), ("min", "max", "auto"),
                                    "ReduceLROnPlateau.mode")
+        _check(isinstance(self.monitor, str) and bool(self.monitor),
+               f"must be a log name such as 'val_loss', got {self.monitor!r}",
+               "ReduceLROnPlateau.monitor")
+        _check(_number(self.min_delta, "ReduceLROnPlateau.min_delta") >= 0,
+               f"must be >= 0, got {self.min_delta!r}", "ReduceLROnPlateau.min_delta")
+        _check(isinstance(self.cooldown, int) and self.cooldown >= 0,
+               f"must be an integer >= 0, got {self.cooldown!r}", "ReduceLROnPlateau.cooldown")
+        _check(_number(self.min_lr, "ReduceLROnPlateau.min_lr") >= 0,
+               f"must be >= 0, got {self.min_lr!r}", "ReduceLROnPlateau.min_lr")
 
     def rate(self, base_lr: float, t: int) -> float:  # the state lives in PlateauState
         return base_lr
