@@ -67,26 +67,6 @@ def _sparse_probs(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return F.nll_loss(p.clamp(_LO, _HI).log(), t)
 
 
-def loss_fn(loss: Loss, logits: bool) -> LossFn:
-    """The torch function computing ``loss`` as ``unidl.losses.compute_loss`` defines it."""
-    name = loss.name
-    if name == "mse":
-        return _mse
-    if name == "mae":
-        return _mae
-    if name == "huber":
-        return _huber(float(loss.delta))
-    if name == "binary_crossentropy":
-        return _bce_logits if logits else _bce_probs
-    if name == "categorical_crossentropy":
-        return _cce_logits if logits else _cce_probs
-    if name == "sparse_categorical_crossentropy":
-        return _sparse_logits if logits else _sparse_probs
-    from unidl import NotSupportedError
-
-    raise NotSupportedError(f"the torch backend has no loss {name!r}")
-
-
 # -- per-sample losses (sample weights) ------------------------------------------------
 # Each returns shape (n,): the loss of every sample, as ``unidl.losses.per_sample_loss``
 # (element-wise losses average over each sample's elements). A weighted batch loss is then
@@ -136,24 +116,40 @@ def _sparse_probs_each(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return F.nll_loss(p.clamp(_LO, _HI).log(), t, reduction="none")
 
 
+# (batch mean, per sample) for each loss and whether its input is logits. The batch-mean
+# functions are torch's fused reductions: the unweighted training step stays on them.
+_TABLE: dict[tuple[str, bool], tuple[LossFn, LossFn]] = {
+    ("mse", False): (_mse, _mse_each),
+    ("mae", False): (_mae, _mae_each),
+    ("binary_crossentropy", True): (_bce_logits, _bce_logits_each),
+    ("binary_crossentropy", False): (_bce_probs, _bce_probs_each),
+    ("categorical_crossentropy", True): (_cce_logits, _cce_logits_each),
+    ("categorical_crossentropy", False): (_cce_probs, _cce_probs_each),
+    ("sparse_categorical_crossentropy", True): (_sparse_logits, _sparse_logits_each),
+    ("sparse_categorical_crossentropy", False): (_sparse_probs, _sparse_probs_each),
+}
+
+
+def _pick(loss: Loss, logits: bool) -> tuple[LossFn, LossFn]:
+    if loss.name == "huber":
+        delta = float(loss.delta)
+        return _huber(delta), _huber_each(delta)
+    pair = _TABLE.get((loss.name, logits and loss.is_cross_entropy))
+    if pair is None:
+        from unidl import NotSupportedError
+
+        raise NotSupportedError(f"the torch backend has no loss {loss.name!r}")
+    return pair
+
+
+def loss_fn(loss: Loss, logits: bool) -> LossFn:
+    """The torch function computing ``loss`` as ``unidl.losses.compute_loss`` defines it."""
+    return _pick(loss, logits)[0]
+
+
 def per_sample_loss_fn(loss: Loss, logits: bool) -> LossFn:
     """The torch function computing ``unidl.losses.per_sample_loss`` (shape ``(n,)``)."""
-    name = loss.name
-    if name == "mse":
-        return _mse_each
-    if name == "mae":
-        return _mae_each
-    if name == "huber":
-        return _huber_each(float(loss.delta))
-    if name == "binary_crossentropy":
-        return _bce_logits_each if logits else _bce_probs_each
-    if name == "categorical_crossentropy":
-        return _cce_logits_each if logits else _cce_probs_each
-    if name == "sparse_categorical_crossentropy":
-        return _sparse_logits_each if logits else _sparse_probs_each
-    from unidl import NotSupportedError
-
-    raise NotSupportedError(f"the torch backend has no loss {name!r}")
+    return _pick(loss, logits)[1]
 
 
 def weighted_loss_fn(loss: Loss, logits: bool) -> WeightedLossFn:
