@@ -35,7 +35,18 @@ class SpecError(UnidlError, ValueError):
 
     def __init__(self, message: str, path: str = "") -> None:
         self.path = path
+        self.message = message
         super().__init__(f"{path}: {message}" if path else message)
+
+
+def at_path(error: SpecError, path: str) -> SpecError:
+    """The same error (same class, same message) reported at another field path."""
+    cls = type(error)
+    moved = cls.__new__(cls)  # no __init__: subclasses take other arguments
+    moved.__dict__.update(error.__dict__)
+    moved.path = path
+    moved.args = (f"{path}: {error.message}" if path else error.message,)
+    return moved
 
 
 class UnknownNameError(SpecError, KeyError):
@@ -46,7 +57,8 @@ class UnknownNameError(SpecError, KeyError):
         self.name = name
         self.known = sorted(known)
         super().__init__(
-            f"unknown {kind} {name!r}.{suggest(name, self.known)} Known {kind}s: "
+            f"unknown {kind} {name!r}.{suggest(name, self.known)} Known "
+            f"{kind}{'es' if kind.endswith('s') else 's'}: "
             + ", ".join(self.known),
             path,
         )

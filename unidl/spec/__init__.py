@@ -2,6 +2,7 @@
 
 from .activations import ACTIVATIONS
 from .catalog import LAYER_TYPES
+from .graph import Graph, GraphNode, SymbolicTensor
 from .layers import (
     Activation,
     AvgPool2D,
@@ -25,10 +26,11 @@ from .layers_1d import (
     GlobalMaxPool2D,
     MaxPool1D,
 )
-from .layers_shape import Embedding, LayerNorm, Reshape
+from .layers_shape import Embedding, LayerNorm, Permute, Reshape
+from .merge import Add, Average, Concatenate, Merge, Multiply, Subtract
 from .model import LayerShapes, Sequential
 from .recurrent import GRU, LSTM, SimpleRNN
-from .serialize import from_dict, from_json, from_yaml
+from .serialize import ModelSpec, from_dict, from_json, from_yaml
 from .training import (
     LOSSES,
     SGD,
@@ -55,9 +57,12 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "Add",
+    "Average",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "Concatenate",
     "Conv1D",
     "Conv2D",
     "Dense",
@@ -68,6 +73,8 @@ __all__ = [
     "GlobalAvgPool2D",
     "GlobalMaxPool1D",
     "GlobalMaxPool2D",
+    "Graph",
+    "GraphNode",
     "Input",
     "Layer",
     "LayerNorm",
@@ -75,13 +82,19 @@ __all__ = [
     "Loss",
     "MaxPool1D",
     "MaxPool2D",
+    "Merge",
+    "ModelSpec",
+    "Multiply",
     "Optimizer",
     "ParamInfo",
+    "Permute",
     "RMSprop",
     "Reshape",
     "Sequential",
     "Shape",
     "SimpleRNN",
+    "Subtract",
+    "SymbolicTensor",
     "from_dict",
     "from_json",
     "from_yaml",

@@ -25,7 +25,8 @@ from .layers_1d import (
     GlobalMaxPool2D,
     MaxPool1D,
 )
-from .layers_shape import Embedding, LayerNorm, Reshape
+from .layers_shape import Embedding, LayerNorm, Permute, Reshape
+from .merge import Add, Average, Concatenate, Multiply, Subtract
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["LAYER_TYPES"]
@@ -35,5 +36,5 @@ LAYER_TYPES: Final[dict[str, type[Layer]]] = {
     for cls in (Input, Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, Dropout, BatchNorm,
                 Activation, Conv1D, MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D,
                 GlobalAvgPool2D, GlobalMaxPool2D, Embedding, Reshape, LayerNorm, SimpleRNN,
-                LSTM, GRU)
+                LSTM, GRU, Permute, Concatenate, Add, Subtract, Multiply, Average)
 }

@@ -86,11 +86,11 @@ def padding_mode(value: object, path: str) -> Padding:
 
 
 def _name(value: object, path: str) -> None:
-    if value is not None and (not isinstance(value, str) or not value or "/" in value):
-        raise SpecError(
-            f"must be a non-empty string without '/', got {value!r}",
-            path,
-        )
+    # "/" separates layer and parameter in weight names, "@" a shared layer's call index
+    if value is not None and (not isinstance(value, str) or not value or "/" in value
+                              or "@" in value):
+        raise SpecError(f"must be a non-empty string without '/' or '@', got {value!r}",
+                        path)
 
 
 def spatial_out(size: int, window: int, stride: int, padding: Padding) -> int:
@@ -123,6 +123,13 @@ class Layer:
 
     def params(self, input_shape: Shape) -> dict[str, ParamInfo]:
         return {}
+
+    def __call__(self, inputs: Any) -> Any:
+        """Apply the layer to symbolic tensors, Keras style, to describe a
+        :class:`~unidl.Graph`: ``h = unidl.Dense(8)(x)``. Merge layers take a list."""
+        from .graph import call_layer
+
+        return call_layer(self, inputs)
 
     def to_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"class": self.kind}

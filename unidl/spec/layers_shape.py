@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..errors import SpecError
 from .layers import Layer, ParamInfo, Shape, positive_int, set_field
 
-__all__ = ["Embedding", "LayerNorm", "Reshape"]
+__all__ = ["Embedding", "LayerNorm", "Permute", "Reshape"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +91,31 @@ class LayerNorm(Layer):
     def params(self, input_shape: Shape) -> dict[str, ParamInfo]:
         c = (input_shape[-1],)
         return {"gamma": ParamInfo(c, "ones"), "beta": ParamInfo(c, "zeros")}
+
+
+@dataclass(frozen=True)
+class Permute(Layer):
+    """Permutes the per-sample axes: ``dims`` is a permutation of ``1..rank`` (Keras'
+    convention, batch axis excluded), e.g. ``Permute((2, 1))`` swaps the two axes of
+    ``(steps, features)``."""
+
+    dims: tuple[int, ...]
+    name: str | None = None
+    kind: ClassVar[str] = "Permute"
+    name_prefix: ClassVar[str] = "permute"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        raw: object = self.dims
+        dims = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
+        if sorted(dims) != list(range(1, len(dims) + 1)) or any(
+                isinstance(d, bool) for d in dims):
+            raise SpecError(f"must be a permutation of 1..n (the batch axis excluded), got "
+                            f"{raw!r}", "Permute.dims")
+        set_field(self, "dims", dims)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(self.dims) != len(input_shape):
+            raise SpecError(f"permutes {len(self.dims)} axes but the input {input_shape} "
+                            f"has {len(input_shape)}", "Permute.dims")
+        return tuple(input_shape[d - 1] for d in self.dims)

@@ -7,7 +7,6 @@ the canonical parameter list. A backend never re-derives these.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,9 @@ from ..errors import SpecError
 from .layers import Activation, Conv2D, Dense, Input, Layer, ParamInfo, Shape
 from .layers_1d import Conv1D
 from .layers_shape import Embedding
+from .merge import Merge
+from .naming import assign_names
+from .summary import format_summary
 
 __all__ = ["LayerShapes", "Sequential"]
 
@@ -60,6 +62,10 @@ class Sequential:
                 "Sequential.layers[0]",
             )
         for i, layer in enumerate(layers[1:], start=1):
+            if isinstance(layer, Merge):
+                raise SpecError(f"{layer.kind} merges several tensors and cannot be part of "
+                                "a Sequential; describe the model with unidl.Graph",
+                                f"Sequential.layers[{i}]")
             if isinstance(layer, Input):
                 raise SpecError("Input may only be the first layer of a Sequential",
                                 f"Sequential.layers[{i}]")
@@ -68,7 +74,7 @@ class Sequential:
                     i != 1 or not layers[0].dtype.startswith("int")):
                 raise SpecError("Embedding takes integer indices: put it right after "
                                 "unidl.Input(shape, dtype='int64')", f"Sequential.layers[{i}]")
-        object.__setattr__(self, "layers", _assign_names(layers))
+        object.__setattr__(self, "layers", assign_names(layers, "Sequential.layers"))
         _ = self.layer_shapes  # infer shapes now so a bad spec fails at construction
 
     # -- structure ------------------------------------------------------------------
@@ -136,20 +142,8 @@ class Sequential:
         for ls in self.layer_shapes:
             n = sum(math.prod(p.shape) for p in ls.layer.params(ls.input_shape).values())
             rows.append((f"{ls.name} ({ls.layer.kind})", _fmt(ls.output_shape), f"{n:,}"))
-        widths = [max(len(r[i]) for r in [("Layer (type)", "Output shape", "Param #"), *rows])
-                  for i in range(3)]
-        line = "  ".join("-" * w for w in widths)
-
-        def fmt(r: tuple[str, str, str]) -> str:
-            return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
-
-        total, trainable = self.count_params(), self.count_params(trainable_only=True)
-        return "\n".join([
-            f'Model: "{self.name}"', line, fmt(("Layer (type)", "Output shape", "Param #")),
-            line, *map(fmt, rows), line,
-            f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {total - trainable:,}",
-        ])
+        return format_summary(self.name, ("Layer (type)", "Output shape", "Param #"), rows,
+                              self.count_params(), self.count_params(trainable_only=True))
 
     # -- serialisation (see unidl.spec.serialize) -------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -167,31 +161,3 @@ class Sequential:
 
 def _fmt(shape: Shape) -> str:
     return str((None, *shape))
-
-
-def _assign_names(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
-    """Give unnamed layers Keras-style names, skipping names the user already took."""
-    taken: dict[str, int] = {}
-    for i, layer in enumerate(layers):
-        name = getattr(layer, "name", None)
-        if name is not None:
-            if name in taken:
-                raise SpecError(f"duplicate layer name {name!r} (also used by layers"
-                                f"[{taken[name]}]); layer names must be unique",
-                                f"Sequential.layers[{i}].name")
-            taken[name] = i
-    counts: dict[str, int] = {}
-    named: list[Layer] = []
-    for layer in layers:
-        if getattr(layer, "name", None) is None:
-            prefix = layer.name_prefix
-            while True:
-                n = counts.get(prefix, 0)
-                counts[prefix] = n + 1
-                candidate = prefix if n == 0 else f"{prefix}_{n}"
-                if candidate not in taken:
-                    break
-            taken[candidate] = -1
-            layer = dataclasses.replace(layer, name=candidate)  # type: ignore[call-arg]
-        named.append(layer)
-    return tuple(named)

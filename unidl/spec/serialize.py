@@ -7,11 +7,14 @@ from typing import Any, Final
 
 from ..errors import SpecError, UnknownNameError
 from .catalog import LAYER_TYPES
+from .graph import Graph
+from .graph_config import graph_from_dict
 from .layers import Layer
 from .model import Sequential
 
 __all__ = [
     "SPEC_FORMAT",
+    "ModelSpec",
     "from_dict",
     "from_json",
     "from_yaml",
@@ -33,7 +36,7 @@ def layer_from_config(config: object, path: str) -> Layer:
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise UnknownNameError("layer", str(kind), LAYER_TYPES, f"{path}.class")
     cls = LAYER_TYPES[kind]
-    for key in ("shape", "target_shape"):
+    for key in ("shape", "target_shape", "dims"):
         if isinstance(config.get(key), list):
             config[key] = tuple(config[key])
     try:
@@ -44,7 +47,21 @@ def layer_from_config(config: object, path: str) -> Layer:
         raise SpecError(str(e), path) from None
 
 
-def model_to_dict(model: Sequential) -> dict[str, Any]:
+ModelSpec = Sequential | Graph
+
+
+def model_to_dict(model: ModelSpec) -> dict[str, Any]:
+    if isinstance(model, Graph):
+        return {
+            "unidl_spec": SPEC_FORMAT,
+            "class": "Graph",
+            "name": model.name,
+            "layers": [layer.to_config() for layer in model.layers],
+            "nodes": [{"layer": n.layer.layer_name, "inputs": list(n.inputs)}
+                      for n in model.nodes],
+            "inputs": list(model.input_names),
+            "outputs": list(model.output_names),
+        }
     return {
         "unidl_spec": SPEC_FORMAT,
         "class": "Sequential",
@@ -53,7 +70,7 @@ def model_to_dict(model: Sequential) -> dict[str, Any]:
     }
 
 
-def from_dict(data: object) -> Sequential:
+def from_dict(data: object) -> ModelSpec:
     """Build a model spec from :func:`model_to_dict` output (or hand-written YAML)."""
     if not isinstance(data, dict):
         raise SpecError(f"a model spec must be a mapping, got {type(data).__name__}", "spec")
@@ -62,20 +79,22 @@ def from_dict(data: object) -> Sequential:
         raise SpecError(f"spec format {version!r} is newer than this unidl understands "
                         f"({SPEC_FORMAT}); upgrade unidl", "spec.unidl_spec")
     kind = data.get("class", "Sequential")
-    if kind != "Sequential":
-        raise UnknownNameError("model class", str(kind), ("Sequential",), "spec.class")
+    if kind not in ("Sequential", "Graph"):
+        raise UnknownNameError("model class", str(kind), ("Graph", "Sequential"), "spec.class")
     layers = data.get("layers")
     if not isinstance(layers, list):
         raise SpecError("must be a list of layer mappings", "spec.layers")
     built = [layer_from_config(c, f"spec.layers[{i}]") for i, c in enumerate(layers)]
+    if kind == "Graph":
+        return graph_from_dict(data, built)
     return Sequential(built, name=str(data.get("name", "sequential")))
 
 
-def to_json(model: Sequential, indent: int | None = 2) -> str:
+def to_json(model: ModelSpec, indent: int | None = 2) -> str:
     return json.dumps(model_to_dict(model), indent=indent)
 
 
-def from_json(text: str) -> Sequential:
+def from_json(text: str) -> ModelSpec:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -84,13 +103,13 @@ def from_json(text: str) -> Sequential:
     return from_dict(data)
 
 
-def to_yaml(model: Sequential) -> str:
+def to_yaml(model: ModelSpec) -> str:
     import yaml
 
     return str(yaml.safe_dump(model_to_dict(model), sort_keys=False))
 
 
-def from_yaml(text: str) -> Sequential:
+def from_yaml(text: str) -> ModelSpec:
     import yaml
 
     try:

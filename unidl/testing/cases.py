@@ -12,7 +12,8 @@ import numpy.typing as npt
 import unidl
 from unidl.spec import ACTIVATIONS
 
-__all__ = ["FORWARD_SPECS", "Pairs", "linear_problem", "random_input", "random_weights"]
+__all__ = ["FORWARD_SPECS", "GRAPH_SPECS", "Pairs", "linear_problem", "random_input",
+           "random_weights", "tabular_graph"]
 
 Array = npt.NDArray[Any]
 
@@ -66,7 +67,70 @@ FORWARD_SPECS: dict[str, unidl.Sequential] = {
 }
 
 
-def random_weights(spec: unidl.Sequential, seed: int = 0) -> dict[str, Array]:
+def tabular_graph(n_categories: tuple[int, ...] = (7, 5), n_numeric: int = 4,
+                  n_classes: int = 3, dim: int = 3, hidden: tuple[int, ...] = (16,),
+                  dropout: float = 0.0, batchnorm: bool = True) -> unidl.Graph:
+    """Seed 002's model: one Embedding per categorical column (an int64 Input each),
+    concatenated with the numeric features, then Dense -> ReLU -> BatchNorm -> Dropout
+    blocks and a softmax over the classes."""
+    cats = [unidl.Input((1,), dtype="int64", name=f"cat{i}") for i in range(len(n_categories))]
+    num = unidl.Input((n_numeric,), name="numeric")
+    parts = [unidl.Flatten()(unidl.Embedding(k, dim)(c)) for k, c in zip(n_categories, cats,
+                                                                          strict=True)]
+    h = unidl.Concatenate()([*parts, num])
+    for units in hidden:
+        h = unidl.Dense(units, activation="relu")(h)
+        if batchnorm:
+            h = unidl.BatchNorm()(h)
+        if dropout:
+            h = unidl.Dropout(dropout)(h)
+    out = unidl.Dense(n_classes, activation="softmax", name="label")(h)
+    return unidl.Graph(inputs=[*cats, num], outputs=out, name="tabular")
+
+
+def _two_towers() -> unidl.Graph:
+    """Two inputs, a shared Dense applied to both, every merge layer, two outputs."""
+    a, b = unidl.Input((5,), name="a"), unidl.Input((5,), name="b")
+    shared = unidl.Dense(4, activation="tanh", name="shared")
+    ha, hb = shared(a), shared(b)
+    merged = unidl.Concatenate()([unidl.Add()([ha, hb]), unidl.Subtract()([ha, hb]),
+                                  unidl.Multiply()([ha, hb]), unidl.Average()([ha, hb])])
+    reg = unidl.Dense(2, name="reg")(merged)
+    cls = unidl.Dense(3, activation="softmax", name="cls")(unidl.Dense(6, activation="relu")(
+        merged))
+    return unidl.Graph(inputs=[a, b], outputs=[reg, cls], name="two_towers")
+
+
+def _sequence_graph() -> unidl.Graph:
+    """Permute and Concatenate on a non-final axis, a Conv1D branch and an LSTM branch."""
+    x = unidl.Input((6, 4), name="seq")
+    t = unidl.Permute((2, 1))(x)  # (4, 6)
+    c = unidl.Conv1D(3, 2, padding="same", activation="relu")(x)  # (6, 3)
+    joined = unidl.Concatenate(axis=1)([unidl.Permute((2, 1))(c), t])  # (7, 6)
+    h = unidl.LSTM(5)(unidl.Permute((2, 1))(joined))  # (6, 7) -> (5,)
+    return unidl.Graph(inputs=x, outputs=unidl.Dense(2)(h), name="sequence")
+
+
+def _image_graph() -> unidl.Graph:
+    """A residual block: Conv2D -> BatchNorm added back to a 1x1 projection."""
+    x = unidl.Input((6, 6, 2), name="image")
+    h = unidl.BatchNorm()(unidl.Conv2D(4, 3, padding="same", activation="relu")(x))
+    skip = unidl.Conv2D(4, 1)(x)
+    r = unidl.Activation("relu")(unidl.Add()([h, skip]))
+    pooled = unidl.GlobalAvgPool2D()(unidl.MaxPool2D()(r))
+    return unidl.Graph(inputs=x, outputs=unidl.Dense(3, activation="softmax")(pooled),
+                       name="residual")
+
+
+GRAPH_SPECS: dict[str, unidl.Graph] = {
+    "tabular_embeddings": tabular_graph(),
+    "two_towers_shared": _two_towers(),
+    "sequence_permute_concat": _sequence_graph(),
+    "residual_image": _image_graph(),
+}
+
+
+def random_weights(spec: unidl.Sequential | unidl.Graph, seed: int = 0) -> dict[str, Array]:
     """Random canonical weights; BatchNorm statistics far from their initial values."""
     rng = np.random.default_rng(seed)
     out: dict[str, Array] = {}
@@ -81,9 +145,21 @@ def random_weights(spec: unidl.Sequential, seed: int = 0) -> dict[str, Array]:
     return out
 
 
-def random_input(spec: unidl.Sequential, n: int = 6, seed: int = 1) -> Array:
-    """Standard-normal inputs (x2), or valid indices for a model starting with Embedding."""
+def random_input(spec: unidl.Sequential | unidl.Graph, n: int = 6, seed: int = 1) -> Any:
+    """Standard-normal inputs (x2), or valid indices for a model starting with Embedding;
+    for a Graph a tuple, one array per input (indices below every consuming Embedding's
+    ``input_dim``)."""
     rng = np.random.default_rng(seed)
+    if isinstance(spec, unidl.Graph):
+        xs: list[Array] = []
+        for layer in spec.input_layers:
+            if layer.dtype.startswith("int"):
+                dims = [n.layer.input_dim for n in spec.consumers(layer.layer_name)
+                        if isinstance(n.layer, unidl.spec.Embedding)] or [10]
+                xs.append(rng.integers(0, min(dims), size=(n, *layer.shape)).astype(np.int64))
+            else:
+                xs.append((rng.normal(size=(n, *layer.shape)) * 2).astype(np.float32))
+        return tuple(xs)
     first = spec.layers[1] if len(spec.layers) > 1 else None
     if isinstance(first, unidl.spec.Embedding):
         return rng.integers(0, first.input_dim, size=(n, *spec.input_shape)).astype(np.int64)

@@ -16,8 +16,10 @@ import numpy.typing as npt
 from ..spec import layers as L
 from ..spec import layers_1d as L1
 from ..spec import layers_shape as LS
+from ..spec import merge as M
 from ..spec import recurrent as R
 from ..spec.activations import LEAKY_RELU_SLOPE
+from ..spec.graph import Graph
 from ..spec.model import Sequential
 
 __all__ = ["activation", "forward"]
@@ -177,14 +179,49 @@ def _layer_more(layer: L.Layer, w: Mapping[str, Array], x: Array) -> Array:
         var = x.var(axis=-1, keepdims=True)
         return np.asarray((x - mean) / np.sqrt(var + layer.epsilon) * w[f"{name}/gamma"]
                           + w[f"{name}/beta"])
+    if isinstance(layer, LS.Permute):
+        return x.transpose(0, *layer.dims)
     if isinstance(layer, (R.SimpleRNN, R.LSTM, R.GRU)):
         return _recurrent(layer, w, x)
     raise NotImplementedError(f"no reference for {layer.kind}")
 
 
-def forward(spec: Sequential, weights: Mapping[str, Array], x: Array) -> Array:
-    """Inference-mode output of ``spec`` with canonical ``weights`` on input ``x``."""
+def _merge(layer: M.Merge, xs: list[Array]) -> Array:
+    if isinstance(layer, M.Concatenate):
+        return np.concatenate(xs, axis=1 + layer.feature_axis(xs[0].ndim - 1))
+    if isinstance(layer, M.Add):
+        return np.asarray(sum(xs[1:], xs[0]))
+    if isinstance(layer, M.Subtract):
+        return xs[0] - xs[1]
+    if isinstance(layer, M.Multiply):
+        return np.asarray(np.prod(np.stack(xs), axis=0))
+    if isinstance(layer, M.Average):
+        return np.asarray(np.mean(np.stack(xs), axis=0))
+    raise NotImplementedError(f"no reference for {layer.kind}")
+
+
+def _forward_graph(spec: Graph, w: Mapping[str, Array], xs: tuple[Array, ...]
+                   ) -> tuple[Array, ...]:
+    # integer inputs stay integer for Embedding; every other layer sees float64
+    env = {name: np.asarray(x) for name, x in zip(spec.input_names, xs, strict=True)}
+    for node in spec.nodes:
+        args = [env[r] for r in node.inputs]
+        if not isinstance(node.layer, LS.Embedding):
+            args = [np.asarray(a, dtype=np.float64) for a in args]
+        env[node.output] = (_merge(node.layer, args) if isinstance(node.layer, M.Merge)
+                            else _layer(node.layer, w, args[0]))
+    return tuple(env[name] for name in spec.output_names)
+
+
+def forward(spec: Sequential | Graph, weights: Mapping[str, Array], x: Any) -> Any:
+    """Inference-mode output of ``spec`` with canonical ``weights`` on input ``x``.
+
+    For a :class:`~unidl.Graph`, ``x`` is a tuple of arrays in ``spec.input_names`` order
+    and the result a tuple in ``spec.output_names`` order.
+    """
     w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    if isinstance(spec, Graph):
+        return _forward_graph(spec, w, tuple(x))
     out = np.asarray(x, dtype=np.float64)
     for ls in spec.layer_shapes:
         out = _layer(ls.layer, w, out)
