@@ -21,12 +21,28 @@ import numpy.typing as npt
 
 from .capabilities import Capabilities
 from .data import EpochPlan, SampleSource
-from .spec.model import Sequential
+from .spec.serialize import ModelSpec
 from .spec.training import Loss, Optimizer
 
-__all__ = ["Backend", "BackendModel", "Capabilities", "EpochResult", "TrainingSetup", "Weights"]
+__all__ = ["Backend", "BackendModel", "Capabilities", "EpochResult", "OutputLoss", "Outputs",
+           "TrainingSetup", "Weights"]
 
 Weights = Mapping[str, npt.NDArray[Any]]
+
+#: What a model returns: one array for a ``Sequential``; for a ``Graph`` a tuple of arrays,
+#: one per output in ``spec.output_names`` order.
+Outputs = npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32], ...]
+
+
+@dataclass(frozen=True)
+class OutputLoss:
+    """The loss of one model output. The training loss of a batch is
+    ``sum(weight_k * loss_k)`` over the outputs ``k``; ``logits_loss`` means as in
+    :class:`TrainingSetup`, for this output's final layer."""
+
+    loss: Loss
+    weight: float
+    logits_loss: bool
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,9 @@ class TrainingSetup:
     optimizer: Optimizer
     logits_loss: bool
     seed: int
+    #: One entry per model output (``spec.output_names`` order for a ``Graph``; a single
+    #: entry equal to ``(loss, 1.0, logits_loss)`` for a ``Sequential``).
+    outputs: tuple[OutputLoss, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,13 +69,15 @@ class EpochResult:
     """What one training epoch returns.
 
     ``loss``: the mean of per-batch losses weighted by batch size (i.e. the mean loss per
-    sample over the epoch, each measured at the weights before its batch's update).
+    sample over the epoch, each measured at the weights before its batch's update; for
+    several outputs, the weighted sum of their losses).
     ``outputs``: when asked for, the model's outputs in training mode for every sample, in
-    the plan's order, *after* the final activation (what ``predict`` would return).
+    the plan's order, *after* the final activation (what ``predict`` would return; a tuple
+    for a ``Graph``).
     """
 
     loss: float
-    outputs: npt.NDArray[np.float32] | None = None
+    outputs: Outputs | None = None
 
 
 class BackendModel(Protocol):
@@ -75,8 +96,11 @@ class BackendModel(Protocol):
         """Load canonical weights (the core has checked names and shapes)."""
         ...
 
-    def predict(self, x: npt.NDArray[Any], batch_size: int) -> npt.NDArray[np.float32]:
-        """Inference-mode outputs (dropout off, BatchNorm moving statistics)."""
+    def predict(self, x: Any, batch_size: int) -> Outputs:
+        """Inference-mode outputs (dropout off, BatchNorm moving statistics).
+
+        For a ``Graph``, ``x`` is a tuple of arrays (``spec.input_names`` order) and the
+        result a tuple of float32 arrays (``spec.output_names`` order)."""
         ...
 
     def configure(self, setup: TrainingSetup) -> None:
@@ -136,8 +160,18 @@ class Backend(Protocol):
         """Canonical device strings usable now, best first, e.g. ``["cuda:0", "cpu"]``."""
         ...
 
-    def build(self, spec: Sequential, weights: Weights, device: str) -> BackendModel:
-        """Create the model for ``spec`` on ``device`` with the given canonical weights."""
+    def build(self, spec: ModelSpec, weights: Weights, device: str) -> BackendModel:
+        """Create the model for ``spec`` on ``device`` with the given canonical weights.
+
+        A :class:`~unidl.Graph` comes only to backends declaring the ``graph`` feature. Its
+        ``nodes`` are the layer calls in execution order; a node reads the tensors named in
+        ``node.inputs`` (graph inputs by Input name, other tensors by ``node.output``) and
+        makes ``node.output``. A layer called by several nodes shares one set of weights
+        (canonical names ``"<layer>/<param>"`` as always). Integer Inputs reach an
+        ``Embedding`` as integers and every other layer as float32. With several outputs,
+        ``SampleSource.take`` returns ``x`` and ``y`` as tuples (inputs and outputs in
+        order), the batch loss is ``sum_k TrainingSetup.outputs[k].weight * loss_k`` and
+        ``EpochResult.outputs`` is a tuple."""
         ...
 
 

@@ -16,10 +16,11 @@ from typing import Final
 from .errors import NotSupportedError
 from .spec.activations import ACTIVATIONS
 from .spec.catalog import LAYER_TYPES
+from .spec.graph import Graph
 from .spec.layers import Activation as ActivationLayer
 from .spec.layers import Conv2D, Dense, Layer
 from .spec.layers_1d import Conv1D
-from .spec.model import Sequential
+from .spec.serialize import ModelSpec
 from .spec.training import LOSSES, OPTIMIZER_TYPES, Loss, Optimizer
 
 __all__ = [
@@ -38,9 +39,10 @@ DEVICE_KINDS: Final = ("cpu", "cuda", "mps")
 #: - "lr_schedule": per-step learning rates from ``EpochPlan.learning_rates``;
 #: - "sample_weight": per-sample loss weights (``sample_weight=`` and ``class_weight=``);
 #: - "gradient_clipping": the optimizer spec's ``clipnorm`` / ``clipvalue``;
-#: - "optimizer_state": ``get_optimizer_state`` / ``set_optimizer_state`` (resuming).
+#: - "optimizer_state": ``get_optimizer_state`` / ``set_optimizer_state`` (resuming);
+#: - "graph": functional ``unidl.Graph`` models (several inputs/outputs, shared layers).
 FEATURES: Final = ("dropout", "batchnorm_training", "lr_schedule", "sample_weight",
-                   "gradient_clipping", "optimizer_state")
+                   "gradient_clipping", "optimizer_state", "graph")
 
 
 def _frozen(values: Iterable[str]) -> frozenset[str]:
@@ -74,25 +76,30 @@ class Capabilities:
         return None
 
 
-def check_spec(caps: Capabilities, spec: Sequential, backend: str) -> None:
+def check_spec(caps: Capabilities, spec: ModelSpec, backend: str) -> None:
     """Raise NotSupportedError for the first layer or activation ``backend`` lacks."""
+    kind = type(spec).__name__
+    if isinstance(spec, Graph):
+        require_feature(caps, "graph", backend, "functional unidl.Graph models")
     for i, layer in enumerate(spec.layers):
         missing = caps.missing_for_layer(layer)
         if missing:
             raise NotSupportedError(
                 f"backend {backend!r} does not support {missing} (used by "
-                f"Sequential.layers[{i}] {layer.layer_name!r}); it supports layers "
+                f"{kind}.layers[{i}] {layer.layer_name!r}); it supports layers "
                 f"{', '.join(sorted(caps.layers))} and activations "
                 f"{', '.join(sorted(caps.activations))}. Use another backend or change "
                 "the spec")
 
 
-def check_training(caps: Capabilities, spec: Sequential, loss: Loss, optimizer: Optimizer,
-                   backend: str) -> None:
+def check_training(caps: Capabilities, spec: ModelSpec, losses: Iterable[Loss],
+                   optimizer: Optimizer, backend: str) -> None:
     """Raise NotSupportedError if ``backend`` cannot train this configuration."""
-    if loss.name not in caps.losses:
-        raise NotSupportedError(f"backend {backend!r} does not support loss {loss.name!r}; "
-                                f"it supports {', '.join(sorted(caps.losses))}")
+    for loss in losses:
+        if loss.name not in caps.losses:
+            raise NotSupportedError(f"backend {backend!r} does not support loss "
+                                    f"{loss.name!r}; it supports "
+                                    f"{', '.join(sorted(caps.losses))}")
     if optimizer.kind not in caps.optimizers:
         raise NotSupportedError(
             f"backend {backend!r} does not support optimizer {optimizer.kind}; it supports "

@@ -20,9 +20,23 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ArrayData", "Dataset", "EpochPlan", "MappedData", "SampleSource", "epoch_plan"]
+__all__ = ["ArrayData", "Arrays", "Dataset", "EpochPlan", "MappedData", "SampleSource",
+           "epoch_plan", "length", "stack", "take"]
 
 Array = npt.NDArray[Any]
+#: One array, or (a ``Graph``'s inputs or outputs) a tuple of arrays of equal length.
+Arrays = Array | tuple[Array, ...]
+
+
+def take(arrays: Arrays, indices: Array) -> Arrays:
+    """``arrays[indices]``, for one array or each of a tuple."""
+    if isinstance(arrays, tuple):
+        return tuple(a[indices] for a in arrays)
+    return arrays[indices]
+
+
+def length(arrays: Arrays) -> int:
+    return int((arrays[0] if isinstance(arrays, tuple) else arrays).shape[0])
 
 
 @runtime_checkable
@@ -37,7 +51,9 @@ class Dataset(Protocol):
 class SampleSource(Protocol):
     """What a backend trains on: a length and a batch gatherer (numpy in, numpy out).
 
-    ``sample_weight`` is None or a float32 array ``(n,)`` indexed like the samples.
+    ``take`` returns ``(x, y)``; for a ``Graph`` each is a tuple of arrays (inputs and
+    outputs in the spec's order). ``sample_weight`` is None or a float32 array ``(n,)``
+    indexed like the samples.
     """
 
     @property
@@ -45,25 +61,26 @@ class SampleSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def take(self, indices: Array) -> tuple[Array, Array | None]: ...
+    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]: ...
 
 
 @dataclass(frozen=True, eq=False)
 class ArrayData:
-    """Validated in-memory arrays: ``x`` float32 (or integer), ``y`` shaped for the loss.
+    """Validated in-memory arrays: ``x`` float32 (or integer), ``y`` shaped for the loss;
+    tuples of them for a ``Graph`` (one per input / output).
 
     ``sample_weight`` (float32, shape ``(n,)``) weights each sample's loss; None means 1.
     """
 
-    x: Array
-    y: Array | None = None
+    x: Arrays
+    y: Arrays | None = None
     sample_weight: Array | None = None
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return length(self.x)
 
-    def take(self, indices: Array) -> tuple[Array, Array | None]:
-        return self.x[indices], (None if self.y is None else self.y[indices])
+    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
+        return take(self.x, indices), (None if self.y is None else take(self.y, indices))
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,12 +94,22 @@ class MappedData:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def take(self, indices: Array) -> tuple[Array, Array | None]:
+    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
         items = [self.dataset[int(i)] for i in indices]
-        xs = np.stack([np.asarray(item[0]) for item in items])
-        ys = np.stack([np.asarray(item[1]) for item in items])
-        result: tuple[Array, Array | None] = self.prepare(xs, ys)
+        result: tuple[Arrays, Arrays | None] = self.prepare(
+            stack([item[0] for item in items]), stack([item[1] for item in items]))
         return result
+
+
+def stack(samples: list[Any]) -> Any:
+    """Samples -> a batch: arrays (and lists) stacked; a sample that is a dict (keyed by
+    input/output name) or a tuple (one entry per input/output) is stacked per entry."""
+    first = samples[0]
+    if isinstance(first, dict):
+        return {k: np.stack([np.asarray(s[k]) for s in samples]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(np.stack([np.asarray(s[i]) for s in samples]) for i in range(len(first)))
+    return np.stack([np.asarray(s) for s in samples])
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .spec.layers import ParamInfo, Shape
-from .spec.model import Sequential
+from .spec.serialize import ModelSpec
 
 __all__ = ["initial_weights", "initialize"]
 
@@ -84,6 +84,6 @@ def initialize(name: str, info: ParamInfo, seed: int) -> npt.NDArray[np.float32]
     return np.asarray(values, dtype=np.float32)
 
 
-def initial_weights(spec: Sequential, seed: int) -> dict[str, npt.NDArray[np.float32]]:
+def initial_weights(spec: ModelSpec, seed: int) -> dict[str, npt.NDArray[np.float32]]:
     """Canonical initial weights of ``spec`` for ``seed``."""
     return {name: initialize(name, info, seed) for name, info in spec.params.items()}

@@ -7,19 +7,23 @@ labels the loss cannot use (a class index >= the number of outputs, ...), empty 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .data import ArrayData, Dataset, MappedData, SampleSource
+from .data import ArrayData, Arrays, Dataset, MappedData, SampleSource, length, stack, take
 from .errors import DataError, ShapeMismatchError
+from .heads import Head
 from .metrics import target_kind
+from .spec.graph import Graph
+from .spec.layers import Input, Shape
 from .spec.layers_shape import Embedding
-from .spec.model import Sequential
+from .spec.serialize import ModelSpec
 from .spec.training import Loss
 
-__all__ = ["as_source", "as_x", "as_y", "labels_of", "split_validation"]
+__all__ = ["as_source", "as_tuple", "as_x", "as_y", "labels_of", "split_validation"]
 
 Array = npt.NDArray[Any]
 
@@ -46,10 +50,11 @@ def _check_finite(arr: Array, what: str) -> None:
                         "); clean or impute the data before training")
 
 
-def as_x(x: object, spec: Sequential, what: str = "x") -> Array:
-    """Validated model input: shape ``(n, *spec.input_shape)`` in the Input's dtype."""
+def _input_array(x: object, layer: Input, embeddings: Sequence[Embedding], what: str) -> Array:
+    """``x`` validated for one Input: shape ``(n, *layer.shape)``, the Input's dtype, finite,
+    and (integer inputs) indices inside every Embedding that reads them."""
     arr = _to_array(x, what)
-    expected = spec.input_shape
+    expected = layer.shape
     if arr.ndim == 1 and expected == (1,):
         arr = arr.reshape(-1, 1)
     if arr.ndim == 0 or arr.shape[1:] != expected:
@@ -57,30 +62,80 @@ def as_x(x: object, spec: Sequential, what: str = "x") -> Array:
         if (*arr.shape[1:], 1) == expected:
             hint = f"; add the channel axis with {what}[..., None]"
         raise ShapeMismatchError(
-            f"{what} has shape {arr.shape} but the model's Input expects (n, "
+            f"{what} has shape {arr.shape} but Input {layer.layer_name!r} expects (n, "
             f"{', '.join(map(str, expected))}){hint}")
     if len(arr) == 0:
         raise DataError(f"{what} is empty (0 samples)")
-    if spec.input.dtype.startswith("int"):
+    if layer.dtype.startswith("int"):
         if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
-            raise DataError(f"{what} must hold integers for an {spec.input.dtype} Input")
-        arr = np.ascontiguousarray(arr, dtype=spec.input.dtype)
-        first = spec.layers[1] if len(spec.layers) > 1 else None
-        if isinstance(first, Embedding) and (arr.min() < 0 or arr.max() >= first.input_dim):
-            bad = int(arr.min() if arr.min() < 0 else arr.max())
-            raise DataError(f"{what} holds index {bad}, outside [0, {first.input_dim}) of "
-                            f"Embedding {first.layer_name!r}; raise input_dim or map "
-                            "unseen categories to a reserved index")
+            raise DataError(f"{what} must hold integers for an {layer.dtype} Input")
+        arr = np.ascontiguousarray(arr, dtype=layer.dtype)
+        for emb in embeddings:
+            if arr.min() < 0 or arr.max() >= emb.input_dim:
+                bad = int(arr.min() if arr.min() < 0 else arr.max())
+                raise DataError(f"{what} holds index {bad}, outside [0, {emb.input_dim}) of "
+                                f"Embedding {emb.layer_name!r}; raise input_dim or map "
+                                "unseen categories to a reserved index")
         return arr
     _check_finite(arr, what)
-    return np.ascontiguousarray(arr, dtype=spec.input.dtype)
+    return np.ascontiguousarray(arr, dtype=layer.dtype)
 
 
-def as_y(y: object, spec: Sequential, loss: Loss, what: str = "y") -> Array:
+def _per_name(value: object, names: tuple[str, ...], kind: str, what: str) -> list[object]:
+    """A graph's inputs or targets: a dict keyed by name, a list/tuple in order, or (one
+    name) a single array."""
+    if isinstance(value, dict):
+        missing = [n for n in names if n not in value]
+        extra = [k for k in value if k not in names]
+        if missing or extra:
+            raise DataError(f"{what} is keyed {sorted(map(str, value))} but the model's "
+                            f"{kind}s are {list(names)}" + (f"; missing {missing}" if missing
+                                                            else "") +
+                            (f"; unknown {extra}" if extra else ""))
+        return [value[n] for n in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise DataError(f"{what} has {len(value)} arrays but the model has {len(names)} "
+                            f"{kind}s {list(names)}; pass one per {kind} (or a dict keyed "
+                            "by name)")
+        return list(value)
+    if len(names) > 1:
+        raise DataError(f"{what} is a single array but the model has {len(names)} {kind}s "
+                        f"{list(names)}; pass a dict keyed by {kind} name or a list in that "
+                        "order")
+    if isinstance(value, (list, tuple)) and len(value) == 1 and hasattr(value[0], "shape"):
+        return [value[0]]
+    return [value]
+
+
+def _same_length(arrays: Sequence[Array], names: Sequence[str], what: str) -> None:
+    lengths = {len(a) for a in arrays}
+    if len(lengths) > 1:
+        detail = ", ".join(f"{n}: {len(a)}" for n, a in zip(names, arrays, strict=True))
+        raise DataError(f"{what} arrays have different numbers of samples ({detail})")
+
+
+def as_x(x: object, spec: ModelSpec, what: str = "x") -> Arrays:
+    """Validated model input: for a ``Sequential`` one array ``(n, *input_shape)`` in the
+    Input's dtype; for a ``Graph`` a tuple, one such array per input."""
+    if isinstance(spec, Graph):
+        names = spec.input_names
+        values = _per_name(x, names, "input", what)
+        arrays = tuple(
+            _input_array(v, layer, [n.layer for n in spec.consumers(name)
+                                    if isinstance(n.layer, Embedding)],
+                         what if len(names) == 1 else f"{what}[{name!r}]")
+            for v, layer, name in zip(values, spec.input_layers, names, strict=True))
+        _same_length(arrays, names, what)
+        return arrays
+    first = spec.layers[1] if len(spec.layers) > 1 else None
+    return _input_array(x, spec.input, [first] if isinstance(first, Embedding) else [], what)
+
+
+def _target(y: object, out: Shape, loss: Loss, what: str) -> Array:
     """Targets shaped for ``loss``: int64 ``(n,)`` class indices for the sparse
-    cross-entropy, float32 ``(n, *output_shape)`` otherwise."""
+    cross-entropy, float32 ``(n, *out)`` otherwise."""
     arr = _to_array(y, what)
-    out = spec.output_shape
     kind = target_kind(loss)
     if arr.ndim == 0:
         raise ShapeMismatchError(f"{what} is a scalar; expected one target per sample")
@@ -125,6 +180,19 @@ def as_y(y: object, spec: Sequential, loss: Loss, what: str = "y") -> Array:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def as_y(y: object, spec: ModelSpec, heads: Sequence[Head], what: str = "y") -> Arrays:
+    """Validated targets: one array (``Sequential``) or a tuple, one per output."""
+    if not isinstance(spec, Graph):
+        return _target(y, heads[0].shape, heads[0].loss, what)
+    names = tuple(h.name for h in heads)
+    values = _per_name(y, names, "output", what)
+    arrays = tuple(_target(v, h.shape, h.loss, what if len(names) == 1 else
+                           f"{what}[{h.name!r}]")
+                   for v, h in zip(values, heads, strict=True))
+    _same_length(arrays, names, what)
+    return arrays
+
+
 def _xy(data: object, what: str) -> tuple[object, object]:
     if isinstance(data, (tuple, list)):
         if len(data) != 2:
@@ -134,22 +202,21 @@ def _xy(data: object, what: str) -> tuple[object, object]:
                     f"(x, y), got {type(data).__name__}")
 
 
-def as_source(data: object, spec: Sequential, loss: Loss,
+def as_source(data: object, spec: ModelSpec, heads: Sequence[Head],
               what: str = "data") -> ArrayData | MappedData:
     """Validate training/evaluation data into an ``ArrayData`` or ``MappedData``."""
     if not isinstance(data, (tuple, list)) and isinstance(data, Dataset):
-        return _mapped(data, spec, loss, what)
+        return _mapped(data, spec, heads, what)
     xv, yv = _xy(data, what)
     x = as_x(xv, spec, f"{what} x")
-    y_raw = _to_array(yv, f"{what} y")
-    if len(y_raw) != len(x):
-        raise DataError(f"{what}: x has {len(x)} samples but y has {len(y_raw)}; they must "
-                        "have the same length")
-    y = as_y(y_raw, spec, loss, f"{what} y")
+    y = as_y(yv, spec, heads, f"{what} y")
+    if length(y) != length(x):
+        raise DataError(f"{what}: x has {length(x)} samples but y has {length(y)}; they "
+                        "must have the same length")
     return ArrayData(x, y)
 
 
-def _mapped(ds: Dataset, spec: Sequential, loss: Loss, what: str) -> MappedData:
+def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str) -> MappedData:
     n = len(ds)
     if n == 0:
         raise DataError(f"{what} is an empty Dataset (len 0)")
@@ -160,10 +227,10 @@ def _mapped(ds: Dataset, spec: Sequential, loss: Loss, what: str) -> MappedData:
     if not isinstance(first, (tuple, list)) or len(first) != 2:
         raise DataError(f"{what}[i] must return a pair (x, y), got {type(first).__name__}")
 
-    def prepare(xs: Array, ys: Array) -> tuple[Array, Array | None]:
-        return as_x(xs, spec, f"{what} x"), as_y(ys, spec, loss, f"{what} y")
+    def prepare(xs: object, ys: object) -> tuple[Arrays, Arrays | None]:
+        return as_x(xs, spec, f"{what} x"), as_y(ys, spec, heads, f"{what} y")
 
-    prepare(np.asarray(first[0])[None], np.asarray(first[1])[None])  # fail fast on shapes
+    prepare(stack([first[0]]), stack([first[1]]))  # fail fast on shapes
     return MappedData(ds, prepare)
 
 
@@ -179,15 +246,24 @@ def split_validation(train: ArrayData, fraction: float) -> tuple[ArrayData, Arra
         raise DataError(f"validation_split={fraction} of {n} samples leaves an empty "
                         "training or validation set")
     assert train.y is not None
-    cut = n - n_val
-    return (ArrayData(train.x[:cut], train.y[:cut]), ArrayData(train.x[cut:], train.y[cut:]))
+    head, tail = np.arange(n - n_val), np.arange(n - n_val, n)
+    return (ArrayData(take(train.x, head), take(train.y, head)),
+            ArrayData(take(train.x, tail), take(train.y, tail)))
 
 
-def labels_of(source: SampleSource) -> Array:
+def labels_of(source: SampleSource) -> Arrays:
     """All targets of a source, in sample order (one pass for a mapped dataset)."""
     if isinstance(source, ArrayData):
         assert source.y is not None
         return source.y
     ys = [source.take(np.arange(s, min(s + 1024, len(source))))[1]
           for s in range(0, len(source), 1024)]
-    return np.concatenate([y for y in ys if y is not None])
+    parts = [y for y in ys if y is not None]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
+    return np.concatenate(parts)
+
+
+def as_tuple(arrays: Arrays) -> tuple[Array, ...]:
+    """One array or a tuple of them, as a tuple."""
+    return arrays if isinstance(arrays, tuple) else (arrays,)

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from .errors import ModelFormatError, SpecError, UnidlError
+from .heads import Head
 from .schedules import PlateauState
+from .spec.graph import Graph
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -72,6 +74,20 @@ def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / META_FILE).is_file()
 
 
+def _heads_config(heads: tuple[Head, ...], graph: bool) -> dict[str, Any]:
+    """Loss, loss weights and metrics as ``compile`` takes them back: plain for a
+    ``Sequential``, keyed by output name for a ``Graph``. User metric functions are not
+    stored (code never goes into the file)."""
+    def builtin(head: Head) -> list[str]:
+        return [m for m in head.metrics if m not in head.custom]
+
+    if not graph:
+        return {"loss": heads[0].loss.to_config(), "metrics": builtin(heads[0])}
+    return {"loss": {h.name: h.loss.to_config() for h in heads},
+            "loss_weights": {h.name: h.weight for h in heads},
+            "metrics": {h.name: builtin(h) for h in heads}}
+
+
 def save_model(model: Model, path: Path) -> Path:
     from safetensors.numpy import save_file
 
@@ -91,10 +107,9 @@ def save_model(model: Model, path: Path) -> Path:
         training: dict[str, Any] | None = None
         if state is not None and model.optimizer is not None:
             training = {
-                "loss": state.loss.to_config(),
+                **_heads_config(state.heads, isinstance(model.spec, Graph)),
                 "optimizer": model.optimizer.to_config(),
-                "metrics": [m for m in state.metrics if m not in state.custom_metrics],
-                "custom_metrics": list(state.custom_metrics),
+                "custom_metrics": state.custom_metric_names,
                 "lr_schedule": None if state.schedule is None else state.schedule.to_config(),
                 "plateau": None if state.plateau is None else dataclasses.asdict(state.plateau),
                 "epochs_trained": state.epochs_trained,
@@ -210,7 +225,7 @@ def load_model(path: Path, backend: str | Backend | None, device: str) -> Model:
                           "call model.compile(...) with them to compute them again",
                           stacklevel=3)
         model.compile(training["loss"], training["optimizer"], training["metrics"],
-                      training.get("lr_schedule"))
+                      training.get("lr_schedule"), training.get("loss_weights"))
         assert model._state is not None
         model._state.epochs_trained = int(training.get("epochs_trained", 0))
         if training.get("plateau"):

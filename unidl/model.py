@@ -12,28 +12,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .backend import Backend, BackendModel, TrainingSetup, Weights, check_weights
+from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
 from .callbacks import HOOKS
 from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
 from .errors import DataError, NotSupportedError, SpecError, UnidlError
-from .inputs import as_source, as_x, labels_of, split_validation
-from .metrics import UserMetric, resolve_metrics, target_kind
+from .heads import resolve_heads
+from .inputs import as_source, as_tuple, as_x, labels_of, split_validation
+from .metrics import UserMetric, target_kind
 from .optimizer_state import state_shapes
 from .schedules import Schedule, schedule_from
-from .spec.model import Sequential
-from .spec.training import Loss, Optimizer, loss_from, optimizer_from
+from .spec.graph import Graph
+from .spec.serialize import ModelSpec
+from .spec.training import Loss, Optimizer, optimizer_from
 from .training import TrainingState, evaluate_arrays, predict_source, run_epochs
 
 __all__ = ["Model"]
 
 Array = npt.NDArray[Any]
-
-_FUSABLE = {
-    "sparse_categorical_crossentropy": "softmax",
-    "categorical_crossentropy": "softmax",
-    "binary_crossentropy": "sigmoid",
-}
 
 
 def _positive_int(value: object, name: str, allow_zero: bool = False) -> int:
@@ -56,7 +52,7 @@ class Model:
     Create one with :func:`unidl.fit`, :func:`unidl.build` or :func:`unidl.load`.
     """
 
-    def __init__(self, spec: Sequential, backend: Backend, native: BackendModel,
+    def __init__(self, spec: ModelSpec, backend: Backend, native: BackendModel,
                  seed: int) -> None:
         self.spec = spec
         self.backend = backend
@@ -85,8 +81,17 @@ class Model:
         return self._native
 
     @property
-    def loss(self) -> Loss | None:
-        return None if self._state is None else self._state.loss
+    def loss(self) -> Loss | dict[str, Loss] | None:
+        """The loss; for several outputs a dict ``{output name: loss}``."""
+        if self._state is None:
+            return None
+        heads = self._state.heads
+        return heads[0].loss if len(heads) == 1 else {h.name: h.loss for h in heads}
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """Each output's weight in the training loss."""
+        return {} if self._state is None else {h.name: h.weight for h in self._state.heads}
 
     @property
     def optimizer(self) -> Optimizer | None:
@@ -94,7 +99,14 @@ class Model:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return () if self._state is None else self._state.metrics
+        """Metric names as they appear in logs (``<output>_<metric>`` for several
+        outputs)."""
+        if self._state is None:
+            return ()
+        heads = self._state.heads
+        if len(heads) == 1:
+            return heads[0].metrics
+        return tuple(f"{h.name}_{m}" for h in heads for m in h.metrics)
 
     @property
     def epochs_trained(self) -> int:
@@ -112,28 +124,28 @@ class Model:
     def lr_schedule(self) -> Schedule | None:
         return None if self._state is None else self._state.schedule
 
-    def compile(self, loss: str | Loss | dict[str, Any], optimizer: str | Optimizer |
-                dict[str, Any] = "adam", metrics: Sequence[str | UserMetric] | None = None,
-                lr_schedule: Schedule | dict[str, Any] | None = None) -> Model:
+    def compile(self, loss: Any, optimizer: str | Optimizer | dict[str, Any] = "adam",
+                metrics: Sequence[str | UserMetric] | dict[str, Any] | None = None,
+                lr_schedule: Schedule | dict[str, Any] | None = None,
+                loss_weights: Sequence[float] | dict[str, float] | None = None) -> Model:
         """Set the loss, optimizer, metrics and learning-rate schedule (fresh optimizer
         state). Metrics are names (see ``unidl.metrics``) or functions ``fn(y_true,
-        y_pred) -> float``."""
-        loss_spec = loss_from(loss)
+        y_pred) -> float``.
+
+        For a model with several outputs, ``loss``, ``metrics`` and ``loss_weights`` each
+        take one value for every output, a list in ``spec.output_names`` order or a dict
+        keyed by output name; the training loss is ``sum(weight * output loss)``.
+        """
+        heads = resolve_heads(self.spec, loss, metrics, loss_weights)
         opt = optimizer_from(optimizer)
-        names, custom = resolve_metrics(metrics, loss_spec)
         schedule = None if lr_schedule is None else schedule_from(lr_schedule)
-        final = self.spec.final_activation
-        if loss_spec.from_logits and final in ("softmax", "sigmoid"):
-            raise SpecError(
-                f"the model ends in {final} but the loss has from_logits=True, which would "
-                f"apply {final} twice; drop the final activation or set from_logits=False",
-                "loss.from_logits")
-        check_training(self.backend.capabilities, self.spec, loss_spec, opt, self.backend_name)
+        check_training(self.backend.capabilities, self.spec, [h.loss for h in heads], opt,
+                       self.backend_name)
         if schedule is not None:
             require_feature(self.backend.capabilities, "lr_schedule", self.backend_name,
                             "learning-rate schedules")
         epochs = self.epochs_trained
-        self._state = TrainingState(loss_spec, names, self.seed, epochs, custom, schedule)
+        self._state = TrainingState(heads, self.seed, epochs, schedule)
         self._optimizer = opt
         self._configured = False
         self._pending_optimizer_state = None
@@ -141,9 +153,10 @@ class Model:
 
     def _setup(self) -> TrainingSetup:
         assert self._state is not None and self._optimizer is not None
-        loss = self._state.loss
-        logits = not loss.from_logits and _FUSABLE.get(loss.name) == self.spec.final_activation
-        return TrainingSetup(loss, self._optimizer, logits, _backend_seed(self.seed))
+        heads = self._state.heads
+        return TrainingSetup(heads[0].loss, self._optimizer, heads[0].logits_loss,
+                             _backend_seed(self.seed),
+                             tuple(OutputLoss(h.loss, h.weight, h.logits_loss) for h in heads))
 
     def fit(self, data: object, *, epochs: int = 1, batch_size: int = 32,
             validation_data: object = None, validation_split: float | None = None,
@@ -181,7 +194,8 @@ class Model:
         if validation_data is not None and validation_split is not None:
             raise SpecError("give validation_data or validation_split, not both",
                             "validation_split")
-        train: SampleSource = as_source(data, self.spec, self._state.loss, "data")
+        heads = self._state.heads
+        train: SampleSource = as_source(data, self.spec, heads, "data")
         val: SampleSource | None = None
         if validation_split is not None:
             if not isinstance(train, ArrayData):
@@ -189,11 +203,14 @@ class Model:
                                 "validation_data for a Dataset", "validation_split")
             train, val = split_validation(train, validation_split)
         elif validation_data is not None:
-            val = as_source(validation_data, self.spec, self._state.loss, "validation_data")
+            val = as_source(validation_data, self.spec, heads, "validation_data")
         if class_weight is not None or sample_weight is not None:
             require_feature(self.backend.capabilities, "sample_weight", self.backend_name,
                             "class_weight / sample_weight")
-            weights = _sample_weights(train, self._state.loss, class_weight, sample_weight)
+            if class_weight is not None and len(heads) > 1:
+                raise SpecError("class_weight applies to a single output; weight samples "
+                                "with sample_weight instead", "class_weight")
+            weights = _sample_weights(train, heads[0].loss, class_weight, sample_weight)
             train = dataclasses.replace(train, sample_weight=weights)  # type: ignore[type-var]
         if initial_epoch is not None:
             self._state.epochs_trained = start
@@ -213,26 +230,43 @@ class Model:
             raise SpecError("evaluate needs a loss; call model.compile(loss=...) first",
                             "loss")
         batch_size = _positive_int(batch_size, "batch_size")
-        source = as_source(data, self.spec, self._state.loss, "data")
+        source = as_source(data, self.spec, self._state.heads, "data")
         return evaluate_arrays(self._native, self._state, source, batch_size)
 
-    def classification_report(self, data: object, batch_size: int = 256) -> Any:
+    def classification_report(self, data: object, batch_size: int = 256,
+                              output: str | None = None) -> Any:
         """Confusion matrix and per-class precision/recall/F1/support on ``data``
-        (a :class:`unidl.report.ClassificationReport`; ``print()`` it)."""
+        (a :class:`unidl.report.ClassificationReport`; ``print()`` it). With several
+        outputs, ``output`` names the one to report on."""
         from .report import classification_report
 
         if self._state is None:
             raise SpecError("classification_report needs a loss; call model.compile first",
                             "loss")
-        source = as_source(data, self.spec, self._state.loss, "data")
+        heads = self._state.heads
+        names = [h.name for h in heads]
+        if output is None and len(heads) > 1:
+            raise SpecError(f"the model has outputs {names}; choose one with output=NAME",
+                            "output")
+        index = 0 if output is None else names.index(output) if output in names else -1
+        if index < 0:
+            raise SpecError(f"unknown output {output!r}; the model has {names}", "output")
+        source = as_source(data, self.spec, heads, "data")
         y, outputs = predict_source(self._native, source, _positive_int(batch_size,
                                                                         "batch_size"))
-        return classification_report(self._state.loss, y, outputs)
+        return classification_report(heads[index].loss, as_tuple(y)[index],
+                                     as_tuple(outputs)[index])
 
-    def predict(self, x: object, batch_size: int = 256) -> npt.NDArray[np.float32]:
-        """Model outputs for ``x`` as a float32 NumPy array, inference mode."""
+    def predict(self, x: object, batch_size: int = 256) -> Any:
+        """Model outputs for ``x`` as a float32 NumPy array, inference mode; for a model
+        with several outputs a list of arrays in ``spec.output_names`` order. ``x`` for a
+        model with several inputs: a dict keyed by Input name or a list in input order."""
         batch_size = _positive_int(batch_size, "batch_size")
-        return self._native.predict(as_x(x, self.spec, "x"), batch_size)
+        out = self._native.predict(as_x(x, self.spec, "x"), batch_size)
+        if isinstance(self.spec, Graph):
+            outs = as_tuple(out)
+            return outs[0] if len(outs) == 1 else list(outs)
+        return out
 
     # -- weights and files ------------------------------------------------------------
     def get_weights(self) -> dict[str, npt.NDArray[np.float32]]:
@@ -312,7 +346,7 @@ def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, flo
         if kind == "regression":
             raise SpecError("class_weight needs a classification loss; use sample_weight",
                             "class_weight")
-        y = labels_of(train)
+        y = as_tuple(labels_of(train))[0]
         labels = (y.reshape(-1) if kind == "sparse" else
                   y.argmax(-1) if kind == "categorical" else (y.reshape(n, -1)[:, 0] > 0.5))
         labels = np.asarray(labels, dtype=np.int64)

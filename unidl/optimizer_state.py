@@ -17,7 +17,7 @@ another on the same trajectory.
 
 from __future__ import annotations
 
-from .spec.model import Sequential
+from .spec.serialize import ModelSpec
 from .spec.training import SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
 
 __all__ = ["STEP", "optimizer_slots", "state_shapes"]
@@ -41,7 +41,7 @@ def optimizer_slots(optimizer: Optimizer) -> tuple[str, ...]:
     raise TypeError(f"no state layout for {type(optimizer).__name__}")
 
 
-def state_shapes(spec: Sequential, optimizer: Optimizer) -> dict[str, tuple[int, ...]]:
+def state_shapes(spec: ModelSpec, optimizer: Optimizer) -> dict[str, tuple[int, ...]]:
     """Every canonical state entry and its shape, in a stable order."""
     slots = optimizer_slots(optimizer)
     shapes: dict[str, tuple[int, ...]] = {

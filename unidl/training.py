@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,10 +20,9 @@ import numpy.typing as npt
 
 from .backend import BackendModel
 from .callbacks import Logs
-from .data import ArrayData, EpochPlan, SampleSource, epoch_plan
-from .inputs import labels_of
-from .losses import compute_loss
-from .metrics import UserMetric, compute_metrics
+from .data import ArrayData, Arrays, EpochPlan, SampleSource, epoch_plan, take
+from .heads import Head, head_logs
+from .inputs import as_tuple, labels_of
 from .progress import Progress
 from .schedules import PlateauState, ReduceLROnPlateau, Schedule, step_rates
 from .spec.training import Loss
@@ -31,38 +30,40 @@ from .spec.training import Loss
 if TYPE_CHECKING:
     from .model import Model
 
-__all__ = ["TrainingState", "evaluate_arrays", "logits_to_probs", "run_epochs"]
+__all__ = ["TrainingState", "evaluate_arrays", "run_epochs"]
 
 Array = npt.NDArray[Any]
 
 
 @dataclass
 class TrainingState:
-    """What a model remembers between fits: loss, metrics, schedule, epochs trained."""
+    """What a model remembers between fits: each output's loss and metrics (``heads``),
+    the schedule and the epochs trained."""
 
-    loss: Loss
-    metrics: tuple[str, ...]
+    heads: tuple[Head, ...]
     seed: int
     epochs_trained: int = 0
-    custom_metrics: dict[str, UserMetric] = field(default_factory=dict)
     schedule: Schedule | None = None
     plateau: PlateauState | None = None
 
+    @property
+    def loss(self) -> Loss:
+        """The first output's loss (the only one of a single-output model)."""
+        return self.heads[0].loss
 
-def logits_to_probs(loss: Loss, outputs: Array) -> Array:
-    """Probabilities for metrics, when the model outputs logits (``from_logits=True``)."""
-    if not loss.from_logits:
-        return outputs
-    z = np.asarray(outputs, dtype=np.float64)
-    if loss.name == "binary_crossentropy":
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+    @property
+    def custom_metric_names(self) -> list[str]:
+        return [name for h in self.heads for name in h.custom]
+
+    @property
+    def collects_outputs(self) -> bool:
+        """Training outputs are needed for metrics and, with several outputs, for each
+        output's loss in the logs."""
+        return len(self.heads) > 1 or any(h.metrics for h in self.heads)
 
 
 def predict_source(model: BackendModel, data: SampleSource,
-                   batch_size: int) -> tuple[Array, Array]:
+                   batch_size: int) -> tuple[Arrays, Arrays]:
     """(targets, outputs) of a whole source in inference mode."""
     if isinstance(data, ArrayData):
         x, y = data.x, data.y
@@ -76,10 +77,7 @@ def evaluate_arrays(model: BackendModel, state: TrainingState, data: SampleSourc
                     batch_size: int) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``data`` in inference mode."""
     y, outputs = predict_source(model, data, batch_size)
-    logs = {"loss": compute_loss(state.loss, y, outputs, logits=state.loss.from_logits)}
-    logs.update(compute_metrics(state.metrics, state.loss, y,
-                                logits_to_probs(state.loss, outputs), state.custom_metrics))
-    return logs
+    return head_logs(state.heads, as_tuple(y), as_tuple(outputs))
 
 
 def _call(callbacks: Sequence[Any], hook: str, *args: Any) -> None:
@@ -102,12 +100,13 @@ def _chunk_batches(callbacks: Sequence[Any]) -> int | None:
 
 def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect: bool,
               chunk: int | None, owner: Model, callbacks: Sequence[Any]
-              ) -> tuple[float, Array | None]:
+              ) -> tuple[float, tuple[Array, ...] | None]:
     """Run one epoch's plan, whole or in chunks of ``chunk`` batches; (loss, outputs)."""
     if chunk is None:
         result = model.train_epoch(train, plan, collect)
-        return float(result.loss), result.outputs
-    bs, total, outputs = plan.batch_size, 0.0, []
+        return float(result.loss), None if result.outputs is None else as_tuple(result.outputs)
+    bs, total = plan.batch_size, 0.0
+    outputs: list[tuple[Array, ...]] = []
     for first in range(0, len(plan), chunk):
         order = plan.order[first * bs:(first + chunk) * bs]
         rates = None if plan.learning_rates is None else \
@@ -116,10 +115,13 @@ def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect
         part = model.train_epoch(train, EpochPlan(order, bs, plan.epoch, first, rates), collect)
         total += float(part.loss) * len(order)
         if part.outputs is not None:
-            outputs.append(part.outputs)
+            outputs.append(as_tuple(part.outputs))
         last = first + -(-len(order) // bs) - 1
         _call(callbacks, "on_batch_end", owner, last, {"loss": float(part.loss)})
-    return total / len(plan.order), (np.concatenate(outputs) if outputs else None)
+    if not outputs:
+        return total / len(plan.order), None
+    return total / len(plan.order), tuple(np.concatenate(parts) for parts in zip(*outputs,
+                                                                                 strict=True))
 
 
 def run_epochs(owner: Model, train: SampleSource, val: SampleSource | None, epochs: int,
@@ -135,7 +137,9 @@ def run_epochs(owner: Model, train: SampleSource, val: SampleSource | None, epoc
     if verbose:
         cbs.append(Progress(verbose, first + epochs, steps))
     chunk = _chunk_batches(cbs)
-    y_all = labels_of(train) if state.metrics else None
+    collect = state.collects_outputs
+    y_all = labels_of(train) if collect else None
+    weights = train.sample_weight
     if isinstance(state.schedule, ReduceLROnPlateau) and state.plateau is None:
         state.plateau = PlateauState(owner.optimizer.lr)
     owner.stop_training = False
@@ -146,12 +150,12 @@ def run_epochs(owner: Model, train: SampleSource, val: SampleSource | None, epoc
         plan = epoch_plan(n, batch_size, state.seed, epoch, shuffle)
         rates = step_rates(state.schedule, owner.optimizer.lr, epoch, steps, state.plateau)
         plan = EpochPlan(plan.order, batch_size, epoch, 0, rates)
-        loss, outputs = _run_plan(native, train, plan, bool(state.metrics), chunk, owner, cbs)
+        loss, outputs = _run_plan(native, train, plan, collect, chunk, owner, cbs)
         logs = {"loss": loss}
-        if state.metrics and outputs is not None and y_all is not None:
-            logs.update(compute_metrics(state.metrics, state.loss, y_all[plan.order],
-                                        logits_to_probs(state.loss, outputs),
-                                        state.custom_metrics))
+        if outputs is not None and y_all is not None:
+            logs.update(head_logs(state.heads, as_tuple(take(y_all, plan.order)), outputs,
+                                  None if weights is None else weights[plan.order],
+                                  total=False))
         if val is not None:
             val_logs = evaluate_arrays(native, state, val, max(batch_size, 256))
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
