@@ -7,3 +7,4 @@ scripts/setup.sh
 .venv/bin/python -m pytest "$@"
 .venv/bin/mypy --strict unidl backends/torch/unidl_torch backends/keras/unidl_keras
 .venv/bin/ruff check .
+.venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"  # docs: broken links fail

@@ -179,7 +179,7 @@ class ModelCheckpoint(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as the loss is NaN or infinite."""
+    """Stop training at the end of an epoch whose loss is NaN or infinite."""
 
     def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
         if not math.isfinite(logs.get("loss", 0.0)):

@@ -1,4 +1,4 @@
-"""Activation names and their one definition (the formulas live in docs/spec.md).
+"""Activation names and their one definition (the formulas live in docs/reference/activations.md).
 
 Constants that frameworks disagree on are fixed here and every backend follows them:
 ``leaky_relu`` uses negative slope 0.2 (Keras' default; torch's is 0.01), ``gelu`` is the
