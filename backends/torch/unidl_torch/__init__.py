@@ -3,6 +3,8 @@
 from .backend import TorchBackend
 from .export import torch_module
 from .model import TorchModel
+from .model_graph import GraphModel
+from .model_seq import SequentialModel
 
-__all__ = ["TorchBackend", "TorchModel", "torch_module"]
+__all__ = ["GraphModel", "SequentialModel", "TorchBackend", "TorchModel", "torch_module"]
 __version__ = "0.1.0"

@@ -13,9 +13,10 @@ BatchNorm      ``<name>.weight``, ``.bias``, ``.running_mean``, ``.running_var``
 =============  =====================================================================
 
 (A layer whose name is not a Python identifier is stored as ``layer<index>``, its position
-in ``Sequential.layers``.) To rebuild without unidl, create the stock modules above with
-the same names and ``load_state_dict(state, strict=False)`` (strict also works: BatchNorm
-fills in ``num_batches_tracked``), or per layer::
+in ``Sequential.layers`` or ``Graph.layers``; a ``Graph``'s shared layer is stored once.)
+To rebuild without unidl, create the stock modules above with the same names and
+``load_state_dict(state, strict=False)`` (strict also works: BatchNorm fills in
+``num_batches_tracked``), or per layer::
 
     state = torch.load("model.pt", weights_only=True)
     fc = torch.nn.Linear(784, 256)
@@ -34,7 +35,8 @@ and mind three unidl conventions when writing ``forward``:
   unbiased variance, unidl with the biased one); activations use unidl's constants
   (leaky_relu slope 0.2, exact gelu).
 
-Inside Python with unidl installed, :func:`torch_module` rebuilds the exact module.
+Inside Python with unidl installed, :func:`torch_module` rebuilds the exact module (for a
+``Graph``, ``forward(*inputs)`` takes the inputs in order and returns a tuple of outputs).
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ import tempfile
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from unidl import NotSupportedError
-from unidl.spec import Sequential
+from unidl.spec import Graph, ModelSpec
 
+from .graph import GraphNet
 from .layers import DropoutRng, Net
 
 __all__ = ["FORMATS", "save", "torch_module"]
@@ -55,7 +59,7 @@ __all__ = ["FORMATS", "save", "torch_module"]
 FORMATS = ("torch",)
 
 
-def save(net: Net, path: str, format: str) -> None:
+def save(net: nn.Module, path: str, format: str) -> None:
     """Write ``net``'s state_dict to ``path`` atomically (a crash keeps the old file)."""
     if format not in FORMATS:
         raise NotSupportedError(f"the torch backend exports {FORMATS}, not {format!r}; "
@@ -73,8 +77,10 @@ def save(net: Net, path: str, format: str) -> None:
         raise
 
 
-def torch_module(spec: Sequential, device: str = "cpu") -> torch.nn.Module:
+def torch_module(spec: ModelSpec, device: str = "cpu") -> torch.nn.Module:
     """A fresh ``torch.nn.Module`` for ``spec`` (channels-last in and out) whose
     ``load_state_dict`` accepts an exported file; its weights are uninitialised."""
     dev = torch.device(device)
+    if isinstance(spec, Graph):
+        return GraphNet(spec, DropoutRng(dev), dev)
     return Net(spec, DropoutRng(dev), dev)

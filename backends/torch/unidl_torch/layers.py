@@ -39,7 +39,8 @@ from unidl.spec.layers import Layer
 from .activations import Fn, activation_fn
 from .layers_seq import GLOBAL_POOLS_2D, build_seq_module
 
-__all__ = ["DropoutRng", "Net", "same_padding"]
+__all__ = ["DropoutRng", "FnLayer", "Net", "build_module", "identity", "is_image_op",
+           "module_name", "same_padding", "to_channels_first", "to_channels_last", "to_float"]
 
 
 class DropoutRng:
@@ -232,11 +233,13 @@ class FnLayer(nn.Module):
         return self.fn(x)
 
 
-def _to_channels_first(x: torch.Tensor) -> torch.Tensor:
+def to_channels_first(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, C) -> (N, C, H, W), a view."""
     return x.permute(0, 3, 1, 2)
 
 
-def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H, W, C), a view."""
     return x.permute(0, 2, 3, 1)
 
 
@@ -244,18 +247,55 @@ def _flatten(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1)
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
+def identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _to_float(x: torch.Tensor) -> torch.Tensor:
+def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
-def _module_name(name: str, index: int, taken: set[str]) -> str:
+def module_name(name: str, index: int, taken: set[str]) -> str:
     """The spec layer name when torch accepts it as a module name, else ``layer<index>``."""
     ok = name.isidentifier() and not hasattr(nn.Module, name) and name not in taken
     return name if ok else f"layer{index}"
+
+
+def build_module(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                 act: Fn | None, channels_first: bool, rng: DropoutRng,
+                 device: torch.device) -> nn.Module:
+    """The module computing ``layer`` (with ``act`` fused in where the layer has one).
+
+    Convolutions and 2-D pools take channels-first tensors (their callers permute);
+    ``channels_first`` tells the layers that reduce over channels (BatchNorm, a global 2-D
+    pool) which layout they will see. An ``Activation`` layer's module is ``act`` itself.
+    """
+    if isinstance(layer, Dense):
+        return DenseLayer(layer, in_shape[-1], act, device)
+    if isinstance(layer, Conv2D):
+        return Conv2DLayer(layer, in_shape, act, device)
+    if isinstance(layer, MaxPool2D):
+        return MaxPoolLayer(layer, in_shape)
+    if isinstance(layer, AvgPool2D):
+        return AvgPoolLayer(layer, in_shape, device)
+    if isinstance(layer, BatchNorm):
+        return BatchNormLayer(layer, in_shape[-1], channels_first, device)
+    if isinstance(layer, Dropout):
+        return DropoutLayer(layer.rate, rng)
+    if isinstance(layer, Flatten):
+        return FnLayer(_flatten)
+    if isinstance(layer, Activation):
+        return FnLayer(act or identity)
+    module = build_seq_module(layer, in_shape, out_shape, act, channels_first, device)
+    if module is None:
+        raise _unsupported(layer)
+    return module
+
+
+def is_image_op(layer: Layer, in_shape: tuple[int, ...]) -> bool:
+    """Whether ``layer`` runs on channels-first (N, C, H, W) tensors in a ``Net``."""
+    return isinstance(layer, (Conv2D, MaxPool2D, AvgPool2D)) or (
+        isinstance(layer, BatchNorm) and len(in_shape) == 3)
 
 
 class Net(nn.Module):
@@ -277,53 +317,32 @@ class Net(nn.Module):
         head: Fn | None = None
         if spec.input.dtype.startswith("int") and not (
                 shapes and isinstance(shapes[0].layer, Embedding)):
-            steps.append(_to_float)  # integer inputs stay integer only for an Embedding
+            steps.append(to_float)  # integer inputs stay integer only for an Embedding
         for i, ls in enumerate(shapes):
             layer, last = ls.layer, i == len(shapes) - 1
-            module: nn.Module | None = None
-            image_op = isinstance(layer, (Conv2D, MaxPool2D, AvgPool2D)) or (
-                isinstance(layer, BatchNorm) and len(ls.input_shape) == 3)
+            image_op = is_image_op(layer, ls.input_shape)
             if image_op and not channels_first:
-                steps.append(_to_channels_first)
+                steps.append(to_channels_first)
                 channels_first = True
             elif channels_first and not image_op and not isinstance(
                     layer, (Dropout, Activation, *GLOBAL_POOLS_2D)):
-                steps.append(_to_channels_last)
+                steps.append(to_channels_last)  # Permute, Flatten, Reshape, ... see (H, W, C)
                 channels_first = False
             act_name = str(getattr(layer, "activation", "linear"))
             if last:  # the final activation runs apart, on the channels-last output
                 head = activation_fn(act_name)
                 act_name = "linear"
             act = activation_fn(act_name, 1 if channels_first else -1)
-            if isinstance(layer, Dense):
-                module = DenseLayer(layer, ls.input_shape[-1], act, device)
-            elif isinstance(layer, Conv2D):
-                module = Conv2DLayer(layer, ls.input_shape, act, device)
-            elif isinstance(layer, MaxPool2D):
-                module = MaxPoolLayer(layer, ls.input_shape)
-            elif isinstance(layer, AvgPool2D):
-                module = AvgPoolLayer(layer, ls.input_shape, device)
-            elif isinstance(layer, BatchNorm):
-                module = BatchNormLayer(layer, ls.input_shape[-1], channels_first, device)
-            elif isinstance(layer, Dropout):
-                module = DropoutLayer(layer.rate, rng)
-            elif isinstance(layer, Flatten):
-                module = FnLayer(_flatten)
-            elif isinstance(layer, Activation):
-                module = FnLayer(act or _identity)
-            else:
-                module = build_seq_module(layer, ls.input_shape, ls.output_shape, act,
-                                          channels_first, device)
-                if module is None:
-                    raise _unsupported(layer)
-                if isinstance(layer, GLOBAL_POOLS_2D):
-                    channels_first = False  # (N, C): the same in both layouts
-            self.add_module(_module_name(ls.name, i + 1, set(self._modules)), module)
+            module = build_module(layer, ls.input_shape, ls.output_shape, act, channels_first,
+                                  rng, device)
+            if isinstance(layer, GLOBAL_POOLS_2D):
+                channels_first = False  # (N, C): the same in both layouts
+            self.add_module(module_name(ls.name, i + 1, set(self._modules)), module)
             self.layer_modules[ls.name] = module
-            if not (isinstance(module, FnLayer) and module.fn is _identity):
+            if not (isinstance(module, FnLayer) and module.fn is identity):
                 steps.append(module.forward)  # bound forward: no per-call hook machinery
         if channels_first:
-            steps.append(_to_channels_last)
+            steps.append(to_channels_last)
         self.head = head
         self._steps = tuple(steps)
 

@@ -1,4 +1,4 @@
-"""Sequence, global-pooling, embedding, reshape, layer-norm and recurrent layers.
+"""Sequence, global-pooling, embedding, reshape, permute, layer-norm and recurrent layers.
 
 Every module here takes and returns unidl's channels-last tensors: ``(N, steps, C)`` for the
 1-D layers (convolution and pooling transpose to torch's ``(N, C, steps)`` inside; the
@@ -46,6 +46,7 @@ from unidl.spec import (
     GlobalMaxPool2D,
     LayerNorm,
     MaxPool1D,
+    Permute,
     Reshape,
     SimpleRNN,
 )
@@ -67,7 +68,7 @@ Array = npt.NDArray[Any]
 #: The spec layer types this module builds.
 SEQ_LAYERS: tuple[type[Layer], ...] = (
     Conv1D, MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, GlobalAvgPool2D,
-    GlobalMaxPool2D, Embedding, Reshape, LayerNorm, SimpleRNN, LSTM, GRU)
+    GlobalMaxPool2D, Embedding, Reshape, Permute, LayerNorm, SimpleRNN, LSTM, GRU)
 #: Global pools that may consume a channels-first (N, C, H, W) stretch directly.
 GLOBAL_POOLS_2D: tuple[type[Layer], ...] = (GlobalAvgPool2D, GlobalMaxPool2D)
 
@@ -199,6 +200,18 @@ class ReshapeLayer(nn.Module):
         return x.reshape(x.shape[0], *self.out_shape)
 
 
+class PermuteLayer(nn.Module):
+    """Permutes the per-sample axes of a channels-last tensor (a view; Keras' 1-based
+    ``dims``, so the batch axis stays first)."""
+
+    def __init__(self, spec: Permute) -> None:
+        super().__init__()
+        self.dims = (0, *spec.dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
 class LayerNormLayer(nn.Module):
     """``gamma * (x - mean) / sqrt(var + eps) + beta`` over the last axis (biased var)."""
 
@@ -233,6 +246,8 @@ def build_seq_module(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[i
         return EmbeddingLayer(layer, device)
     if isinstance(layer, Reshape):
         return ReshapeLayer(out_shape)
+    if isinstance(layer, Permute):
+        return PermuteLayer(layer)
     if isinstance(layer, LayerNorm):
         return LayerNormLayer(layer, in_shape[-1], device)
     if isinstance(layer, (SimpleRNN, LSTM, GRU)):

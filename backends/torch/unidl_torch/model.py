@@ -1,32 +1,38 @@
-"""``TorchModel``: a unidl model living on one torch device (the ``BackendModel``)."""
+"""``TorchModel``: a unidl model living on one torch device (the ``BackendModel``).
+
+This module holds what every model shares (weights, optimizer, learning rates, clipping,
+optimizer state, export, the epoch's bookkeeping). What depends on the kind of spec, the
+network, ``predict`` and the training steps, lives in :class:`~unidl_torch.model_seq.
+SequentialModel` and :class:`~unidl_torch.model_graph.GraphModel`, which
+:meth:`TorchBackend.build <unidl_torch.backend.TorchBackend.build>` picks between. Each
+keeps its own tight step loop: a ``Sequential`` never pays for the graph's tuples.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 
 from unidl import BackendError, DataError
-from unidl.backend import EpochResult, TrainingSetup, Weights
-from unidl.data import ArrayData, EpochPlan, SampleSource
-from unidl.spec import Optimizer, Sequential
+from unidl.backend import EpochResult, Outputs, TrainingSetup, Weights
+from unidl.data import EpochPlan, SampleSource
+from unidl.spec import Optimizer
 
-from .data import DeviceArrays, as_input, as_target, as_weights
 from .devices import full_precision
 from .export import save
-from .layers import DropoutRng, Net
-from .losses import LossFn, WeightedLossFn, loss_fn, weighted_loss_fn
+from .layers import DropoutRng
 from .optimizer_state import load_state, state_of
 from .optimizers import make_optimizer
-from .weights import Slot, slots
+from .weights import Slot
 
-__all__ = ["TorchModel", "epoch_seed"]
+__all__ = ["TorchModel", "epoch_seed", "nothing"]
 
-#: (x, y, sample weights or None) of one batch, on the device
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+NetT = TypeVar("NetT", bound=nn.Module)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -57,28 +63,28 @@ def _clipper(spec: Optimizer, params: tuple[torch.nn.Parameter, ...]
     return clip
 
 
-class TorchModel:
-    """Build once, then predict / configure / train_epoch / export (see ``unidl.backend``)."""
+class TorchModel(Generic[NetT]):
+    """Build once, then predict / configure / train_epoch / export (see ``unidl.backend``).
 
-    def __init__(self, spec: Sequential, weights: Weights, device: str) -> None:
-        self.spec = spec
+    Subclasses build ``net`` and its canonical weight slots in :meth:`_build` and implement
+    ``predict``, :meth:`_configure_loss` and :meth:`_train_steps`.
+    """
+
+    def __init__(self, weights: Weights, device: str) -> None:
         self._device_name = device
         self._device = torch.device(device)
         self._rng = DropoutRng(self._device)
-        self.net = Net(spec, self._rng, self._device)
-        self._slots = slots(spec, self.net)
+        self.net, self._slots = self._build()
         self._params = tuple(p for p in self.net.parameters() if p.requires_grad)
-        self._arrays = DeviceArrays(self._device)
         self._optimizer: torch.optim.Optimizer | None = None
         self._optimizer_spec: Optimizer | None = None
-        self._loss: LossFn | None = None
-        self._weighted_loss: WeightedLossFn | None = None
         self._clip: Callable[[], object] | None = None
         self._seed = 0
         self._steps = 0  # optimizer steps since configure (the canonical "step")
-        self._fused_head = False
-        self._class_indices = False
         self.set_weights(weights)
+
+    def _build(self) -> tuple[NetT, list[Slot]]:
+        raise NotImplementedError
 
     @property
     def device(self) -> str:
@@ -93,19 +99,8 @@ class TorchModel:
             slot.set(weights[slot.name])
 
     # -- inference --------------------------------------------------------------------
-    def predict(self, x: npt.NDArray[Any], batch_size: int) -> npt.NDArray[np.float32]:
-        xt = as_input(x)
-        n = int(xt.shape[0])
-        if n == 0:
-            return np.zeros((0, *self.spec.output_shape), np.float32)
-        self.net.eval()
-        device, forward = self._device, self.net.forward
-        with torch.inference_mode(), full_precision(device):
-            outs = [forward(xt[i:i + batch_size].to(device, non_blocking=True))
-                    for i in range(0, n, batch_size)]
-            y = outs[0] if len(outs) == 1 else torch.cat(outs)
-            result = y.to("cpu").numpy()
-        return np.asarray(result, dtype=np.float32)
+    def predict(self, x: Any, batch_size: int) -> Outputs:
+        raise NotImplementedError
 
     # -- training ---------------------------------------------------------------------
     def configure(self, setup: TrainingSetup) -> None:
@@ -115,17 +110,17 @@ class TorchModel:
         self._optimizer = make_optimizer(setup.optimizer, self._params or
                                          [torch.nn.Parameter(torch.zeros(1))], self._device)
         self._optimizer_spec = setup.optimizer
-        logits = setup.logits_loss or setup.loss.from_logits
-        self._loss = loss_fn(setup.loss, logits=logits)
-        self._weighted_loss = weighted_loss_fn(setup.loss, logits=logits)
         self._clip = _clipper(setup.optimizer, self._params)
         self._steps = 0
-        self._fused_head = setup.logits_loss and self.net.head is not None
-        self._class_indices = setup.loss.name == "sparse_categorical_crossentropy"
+        self._configure_loss(setup)
+
+    def _configure_loss(self, setup: TrainingSetup) -> None:
+        """Prepare the loss functions (and fused heads) the training steps use."""
+        raise NotImplementedError
 
     def train_epoch(self, data: SampleSource, plan: EpochPlan,
                     collect_outputs: bool) -> EpochResult:
-        if self._optimizer is None or self._loss is None:
+        if self._optimizer is None:
             raise BackendError("TorchModel.configure(setup) must be called before train_epoch")
         n = len(plan.order)
         if n == 0:
@@ -135,16 +130,17 @@ class TorchModel:
             self._rng.generator.manual_seed(epoch_seed(self._seed, plan.epoch))
         self.net.train()
         with full_precision(self._device):
-            batches = (self._device_batches(data, plan) if isinstance(data, ArrayData)
-                       else self._host_batches(data, plan))
-            losses, outputs = self._run(batches, lrs, collect_outputs)
+            losses, outputs = self._train_steps(data, plan, lrs, collect_outputs)
             self._steps += len(losses)
             sizes = np.diff(np.minimum(np.arange(len(losses) + 1) * plan.batch_size, n))
             per_batch = torch.stack(losses).to("cpu", torch.float64).numpy()  # the one sync
-            collected = None
-            if outputs is not None:
-                collected = np.asarray(torch.cat(outputs).to("cpu").numpy(), np.float32)
-        return EpochResult(float(per_batch @ sizes) / n, collected)
+        return EpochResult(float(per_batch @ sizes) / n, outputs)
+
+    def _train_steps(self, data: SampleSource, plan: EpochPlan, lrs: list[float] | None,
+                     collect: bool) -> tuple[list[torch.Tensor], Outputs | None]:
+        """Run the plan's steps; returns each batch's loss (on the device) and, when
+        ``collect``, the outputs of every sample (NumPy, after the final activations)."""
+        raise NotImplementedError
 
     def _learning_rates(self, plan: EpochPlan) -> list[float] | None:
         """The plan's per-step learning rates as Python floats (what torch's kernels take),
@@ -161,75 +157,6 @@ class TorchModel:
                             f"{len(lrs)} learning rates")
         values: list[float] = lrs.tolist()
         return values
-
-    def _device_batches(self, data: ArrayData, plan: EpochPlan) -> Iterator[Batch]:
-        """Fast path: data lives on the device; batches are gathered (or sliced) there."""
-        x, y, w = self._arrays.get(data, self._class_indices)
-        order, bs = plan.order, plan.batch_size
-        start, stop = int(order[0]), int(order[0]) + len(order)
-        if np.array_equal(order, np.arange(start, stop)):  # a contiguous run: views
-            x, y, n = x[start:stop], y[start:stop], stop - start
-            if w is None:
-                return ((x[i:i + bs], y[i:i + bs], None) for i in range(0, n, bs))
-            w = w[start:stop]
-            return ((x[i:i + bs], y[i:i + bs], w[i:i + bs]) for i in range(0, n, bs))
-        index = torch.from_numpy(np.ascontiguousarray(order, np.int64)).to(self._device)
-        if w is None:
-            return ((x.index_select(0, i), y.index_select(0, i), None)
-                    for i in torch.split(index, bs))
-        return ((x.index_select(0, i), y.index_select(0, i), w.index_select(0, i))
-                for i in torch.split(index, bs))
-
-    def _host_batches(self, data: SampleSource, plan: EpochPlan) -> Iterator[Batch]:
-        """Generic path: any ``SampleSource`` gathers each batch in NumPy."""
-        device = self._device
-        weights = getattr(data, "sample_weight", None)
-        for indices in plan.batches():
-            xb, yb = data.take(indices)
-            if yb is None:
-                raise DataError("training data has no targets (y); pass (x, y)")
-            yield (as_input(xb).to(device, non_blocking=True),
-                   as_target(yb, self._class_indices).to(device, non_blocking=True),
-                   None if weights is None else
-                   as_weights(np.asarray(weights)[indices]).to(device, non_blocking=True))
-
-    def _run(self, batches: Iterable[Batch], lrs: list[float] | None, collect: bool
-             ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-        """The training steps. Everything is looked up once; the loop only launches work.
-
-        Losses stay on the device (no ``.item()`` per step, which would sync every batch);
-        outputs are detached and concatenated once by the caller. Per-step learning rates,
-        sample weights and clipping each cost one Python test per step when unused.
-        """
-        assert self._optimizer is not None and self._loss is not None
-        assert self._weighted_loss is not None
-        params, loss_fn_, weighted = self._params, self._loss, self._weighted_loss
-        group = self._optimizer.param_groups[0]
-        step: Callable[[], object] = self._optimizer.step
-        backward: Callable[[torch.Tensor], object] = torch.autograd.backward
-        clip = self._clip
-        if not params:  # nothing to learn (e.g. only Dropout): still report loss and outputs
-            step, backward = _nothing, _nothing
-        forward = self.net.pre if self._fused_head else self.net.forward
-        head = self.net.head if self._fused_head else None
-        losses: list[torch.Tensor] = []
-        outputs: list[torch.Tensor] | None = [] if collect else None
-        for xb, yb, wb in batches:
-            for p in params:  # zero_grad(set_to_none=True) without its profiler wrapper
-                p.grad = None
-            out = forward(xb)
-            loss = loss_fn_(out, yb) if wb is None else weighted(out, yb, wb)
-            backward(loss)
-            if clip is not None:
-                clip()
-            if lrs is not None:
-                group["lr"] = lrs[len(losses)]
-            step()
-            losses.append(loss.detach())
-            if outputs is not None:
-                out = out.detach()
-                outputs.append(out if head is None else head(out))
-        return losses, outputs
 
     # -- optimizer state --------------------------------------------------------------
     def get_optimizer_state(self) -> dict[str, npt.NDArray[Any]]:
@@ -254,5 +181,6 @@ class TorchModel:
         save(self.net, path, format)
 
 
-def _nothing(*args: object) -> None:
+def nothing(*args: object) -> None:
+    """Stands in for ``backward`` and ``step`` when a model has nothing to learn."""
     return None

@@ -1,4 +1,5 @@
-"""Canonical (Keras layout) weights <-> the torch tensors of a :class:`~unidl_torch.layers.Net`.
+"""Canonical (Keras layout) weights <-> the torch tensors of a :class:`~unidl_torch.layers.Net`
+or a :class:`~unidl_torch.graph.GraphNet`.
 
 Dense kernel (in, out) is torch ``Linear.weight`` (out, in); Conv2D kernel (kh, kw, in, out)
 is torch ``Conv2d.weight`` (out, in, kh, kw); BatchNorm gamma/beta/moving_mean/
@@ -14,13 +15,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 
-from unidl.spec import BatchNorm, Conv2D, Dense, Sequential
+from unidl.spec import BatchNorm, Conv2D, Dense, Graph, Sequential
+from unidl.spec.layers import Layer, Shape
 
+from .graph import GraphNet
 from .layers import Net
 from .layers_seq import WEIGHT_MAP as _SEQ_MAP
 
-__all__ = ["Slot", "slots"]
+__all__ = ["Slot", "graph_slots", "slots"]
 
 Array = npt.NDArray[Any]
 
@@ -81,13 +85,27 @@ class Slot:
             self.tensor.copy_(src)
 
 
+def _layer_slots(name: str, layer: Layer, in_shape: Shape, module: nn.Module) -> list[Slot]:
+    out: list[Slot] = []
+    for pname in layer.params(in_shape):
+        attr, to_torch, to_canonical = _MAP[(type(layer), pname)]
+        out.append(Slot(f"{name}/{pname}", getattr(module, attr), to_torch, to_canonical))
+    return out
+
+
 def slots(spec: Sequential, net: Net) -> list[Slot]:
     """The slots of every canonical parameter of ``spec``, in ``spec.params`` order."""
-    out: list[Slot] = []
-    for ls in spec.layer_shapes:
-        module = net.layer_modules[ls.name]
-        for pname in ls.layer.params(ls.input_shape):
-            attr, to_torch, to_canonical = _MAP[(type(ls.layer), pname)]
-            tensor = getattr(module, attr)
-            out.append(Slot(f"{ls.name}/{pname}", tensor, to_torch, to_canonical))
-    return out
+    return [slot for ls in spec.layer_shapes
+            for slot in _layer_slots(ls.name, ls.layer, ls.input_shape,
+                                     net.layer_modules[ls.name])]
+
+
+def graph_slots(spec: Graph, net: GraphNet) -> list[Slot]:
+    """The slots of every canonical parameter of ``spec``, in ``spec.params`` order: one
+    set per layer, at its first call (later calls of a shared layer, ``"<layer>@k"``, use
+    the same tensors)."""
+    modules = net.layer_modules  # layers without one (Activation, merges) have no weights
+    return [slot for node in spec.nodes
+            if node.output == node.layer.layer_name and node.output in modules
+            for slot in _layer_slots(node.output, node.layer, node.input_shape,
+                                     modules[node.output])]

@@ -1,0 +1,223 @@
+"""``GraphNet``: a unidl ``Graph`` (several inputs and outputs, shared layers, merges) as one
+torch module.
+
+The graph is compiled once into a flat list of steps ``(function, input slots)``; running it
+appends each step's result to a list of tensors, so a forward pass is one Python loop with
+no name lookups. The modules are :mod:`unidl_torch.layers`' (the ones ``Net`` uses).
+
+Layout: every tensor between two nodes is channels-last, as unidl's data. A node running a
+2-D convolution or pooling permutes its input to (N, C, H, W) and its result back. Both
+permutes are views: torch's kernels read the permuted input as its ``channels_last`` memory
+format and return that format, so the result permuted back is already a contiguous
+channels-last tensor (no copy either way). BatchNorm normalises a channels-last tensor as
+(N*H*W, C) rows, the same arithmetic as the channels-first kernel. (``Net`` keeps whole
+stretches of image layers channels-first instead; in a graph a tensor may feed several
+layers that want different layouts, so one layout between nodes keeps every node local.)
+
+Activations run as steps of their own. For a graph output, the final activation is left
+out of :meth:`GraphNet.pre` (whose results are then the logits a fused cross-entropy needs)
+and kept in :attr:`GraphNet.heads`; a node that reads such an output tensor still receives
+the activated value.
+
+Shared layers: a layer is one module, registered once under its own name (so
+``state_dict()`` and the canonical weight slots see one set of weights), and every call runs
+that module. A call on inputs of another shape than the first call's (a shared "same"-padded
+convolution on images of two sizes) gets a module of its own built for that shape whose
+parameters and persistent buffers *are* the first module's tensors; such variants are not
+registered (their tensors already are) but follow ``train()`` / ``eval()``.
+
+Integer inputs reach an ``Embedding`` as integer indices; every other layer reads one
+float32 copy, made once per forward pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Self
+
+import torch
+from torch import nn
+
+from unidl.spec import (
+    Activation,
+    Add,
+    Average,
+    AvgPool2D,
+    Concatenate,
+    Conv2D,
+    Embedding,
+    Graph,
+    GraphNode,
+    MaxPool2D,
+    Merge,
+    Multiply,
+    Shape,
+    Subtract,
+)
+
+from .activations import Fn, activation_fn
+from .layers import (
+    DropoutRng,
+    build_module,
+    module_name,
+    to_channels_first,
+    to_channels_last,
+    to_float,
+)
+
+__all__ = ["GraphNet"]
+
+Call = Callable[..., torch.Tensor]
+
+
+def _sum(*xs: torch.Tensor) -> torch.Tensor:
+    return functools.reduce(torch.add, xs)
+
+
+def _product(*xs: torch.Tensor) -> torch.Tensor:
+    return functools.reduce(torch.mul, xs)
+
+
+def _difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a - b
+
+
+def _merge_fn(layer: Merge, rank: int) -> Call:
+    """The merge as a function of its input tensors (``rank``: their per-sample rank)."""
+    if isinstance(layer, Concatenate):
+        dim = 1 + layer.feature_axis(rank)
+
+        def concatenate(*xs: torch.Tensor) -> torch.Tensor:
+            return torch.cat(xs, dim)
+        return concatenate
+    if isinstance(layer, Add):
+        return _sum
+    if isinstance(layer, Subtract):
+        return _difference
+    if isinstance(layer, Multiply):
+        return _product
+    if isinstance(layer, Average):
+        def average(*xs: torch.Tensor) -> torch.Tensor:
+            return _sum(*xs) / len(xs)
+        return average
+    from unidl import NotSupportedError
+
+    raise NotSupportedError(f"the torch backend cannot merge with {layer.kind!r}")
+
+
+def _channels_first_call(forward: Fn) -> Fn:
+    """``forward`` (a channels-first image op) on channels-last tensors."""
+    def image_op(x: torch.Tensor) -> torch.Tensor:
+        return to_channels_last(forward(to_channels_first(x)))
+    return image_op
+
+
+def _then(call: Call, act: Fn) -> Call:
+    def activated(*xs: torch.Tensor) -> torch.Tensor:
+        return act(call(*xs))
+    return activated
+
+
+def _tie(variant: nn.Module, owner: nn.Module) -> None:
+    """Make ``variant`` hold ``owner``'s parameters and persistent buffers (the same tensor
+    objects: one set of weights, updated by every call)."""
+    for name, tensor in owner.state_dict(keep_vars=True).items():
+        setattr(variant, name, tensor)
+
+
+class GraphNet(nn.Module):
+    """A unidl ``Graph``: ``forward(*inputs)`` takes channels-last tensors in
+    ``spec.input_names`` order and returns a tuple in ``spec.output_names`` order.
+
+    ``pre(*inputs)`` returns the outputs before their final activations; ``heads`` holds
+    those activations (``None`` where linear). ``layer_modules`` maps each layer name to its
+    module; Activation layers and merges have none (they are plain functions).
+    """
+
+    def __init__(self, spec: Graph, rng: DropoutRng, device: torch.device) -> None:
+        super().__init__()
+        self.spec = spec
+        self.layer_modules: dict[str, nn.Module] = {}
+        self._first_shapes: dict[str, tuple[Shape, ...]] = {}
+        self._variants: list[nn.Module] = []
+        self._steps: list[tuple[Call, tuple[int, ...]]] = []
+        self._n_inputs = len(spec.input_names)
+        slots = {name: i for i, name in enumerate(spec.input_names)}
+        floats: dict[str, int] = {}  # integer input -> its float32 copy
+        for inp in spec.input_layers:
+            name = inp.layer_name
+            if inp.dtype.startswith("int") and any(
+                    not isinstance(n.layer, Embedding) for n in spec.consumers(name)):
+                floats[name] = self._emit(to_float, (slots[name],))
+        outputs = set(spec.output_names)
+        positions = {layer.layer_name: i for i, layer in enumerate(spec.layers)}
+        logits: dict[str, int] = {}
+        heads: dict[str, Fn] = {}
+        for node in spec.nodes:
+            layer = node.layer
+            ins = tuple(slots[t] if isinstance(layer, Embedding) else floats.get(t, slots[t])
+                        for t in node.inputs)
+            call: Call | None
+            if isinstance(layer, Merge):
+                call, act = _merge_fn(layer, len(node.input_shape)), None
+            elif isinstance(layer, Activation):
+                call, act = None, activation_fn(str(layer.activation))
+            else:
+                call = self._call(node, positions[layer.layer_name], rng, device)
+                act = activation_fn(str(getattr(layer, "activation", "linear")))
+            if act is not None and node.output in outputs:  # split off the final activation
+                logits[node.output] = ins[0] if call is None else self._emit(call, ins)
+                heads[node.output] = act
+                if spec.consumers(node.output):
+                    slots[node.output] = self._emit(act, (logits[node.output],))
+            elif call is None:
+                slots[node.output] = ins[0] if act is None else self._emit(act, ins)
+            else:
+                slots[node.output] = self._emit(call if act is None else _then(call, act), ins)
+        self._outputs = tuple(logits[n] if n in logits else slots[n] for n in spec.output_names)
+        self.heads: tuple[Fn | None, ...] = tuple(heads.get(n) for n in spec.output_names)
+
+    def _emit(self, call: Call, ins: tuple[int, ...]) -> int:
+        """Append a step; returns the slot its result will occupy."""
+        self._steps.append((call, ins))
+        return self._n_inputs + len(self._steps) - 1
+
+    def _call(self, node: GraphNode, position: int, rng: DropoutRng,
+              device: torch.device) -> Call:
+        """The module call of a (non-merge, non-activation) node, channels-last in and out,
+        with the layer's activation left out."""
+        name, layer = node.layer.layer_name, node.layer
+        owner = self.layer_modules.get(name)
+        if owner is not None and self._first_shapes[name] == node.input_shapes:
+            module = owner
+        else:
+            module = build_module(layer, node.input_shape, node.output_shape, None, False, rng,
+                                  device)
+            if owner is None:
+                self.add_module(module_name(name, position, set(self._modules)), module)
+                self.layer_modules[name] = module
+                self._first_shapes[name] = node.input_shapes
+            else:
+                _tie(module, owner)
+                self._variants.append(module)
+        forward: Fn = module.forward  # bound: no per-call hook machinery
+        if isinstance(layer, (Conv2D, MaxPool2D, AvgPool2D)):
+            return _channels_first_call(forward)
+        return forward
+
+    def train(self, mode: bool = True) -> Self:
+        super().train(mode)
+        for variant in self._variants:
+            variant.train(mode)
+        return self
+
+    def pre(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        env = list(xs)
+        for call, ins in self._steps:
+            env.append(call(*[env[i] for i in ins]))
+        return tuple(env[i] for i in self._outputs)
+
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(y if head is None else head(y)
+                     for y, head in zip(self.pre(*xs), self.heads, strict=True))
