@@ -52,6 +52,9 @@ FORWARD_SPECS: dict[str, unidl.Sequential] = {
     "embedding_flatten": unidl.Sequential([
         unidl.Input((5,), dtype="int64"), unidl.Embedding(11, 4), unidl.Flatten(),
         unidl.Dense(3)]),
+    "permute_dense": unidl.Sequential([
+        unidl.Input((3, 4)), unidl.Permute((2, 1)), unidl.Dense(2)]),
+    "permute_conv": _conv_stack(unidl.Permute((3, 1, 2)), unidl.Conv2D(2, 2), shape=(4, 5, 3)),
     "reshape_layernorm": unidl.Sequential([
         unidl.Input((12,)), unidl.Reshape((3, -1)), unidl.LayerNorm(epsilon=1e-2),
         unidl.Dense(2)]),
@@ -68,16 +71,26 @@ FORWARD_SPECS: dict[str, unidl.Sequential] = {
 
 
 def tabular_graph(n_categories: tuple[int, ...] = (7, 5), n_numeric: int = 4,
-                  n_classes: int = 3, dim: int = 3, hidden: tuple[int, ...] = (16,),
-                  dropout: float = 0.0, batchnorm: bool = True) -> unidl.Graph:
-    """Seed 002's model: one Embedding per categorical column (an int64 Input each),
-    concatenated with the numeric features, then Dense -> ReLU -> BatchNorm -> Dropout
-    blocks and a softmax over the classes."""
+                  n_classes: int = 3, dim: int | tuple[int, ...] = 3,
+                  hidden: tuple[int, ...] = (16,), dropout: float = 0.0,
+                  batchnorm: bool = True, embedding_dropout: float = 0.0) -> unidl.Graph:
+    """Seed 002's model: one Embedding per categorical column (an int64 Input each, of
+    ``dim`` or ``dim[i]`` dimensions), concatenated (then ``embedding_dropout``) with the
+    numeric features (if ``n_numeric``), then Dense -> ReLU -> BatchNorm -> Dropout blocks
+    and a softmax over the classes."""
+    dims = dim if isinstance(dim, tuple) else (dim,) * len(n_categories)
     cats = [unidl.Input((1,), dtype="int64", name=f"cat{i}") for i in range(len(n_categories))]
-    num = unidl.Input((n_numeric,), name="numeric")
-    parts = [unidl.Flatten()(unidl.Embedding(k, dim)(c)) for k, c in zip(n_categories, cats,
-                                                                          strict=True)]
-    h = unidl.Concatenate()([*parts, num])
+    parts = [unidl.Flatten()(unidl.Embedding(k, d)(c))
+             for k, d, c in zip(n_categories, dims, cats, strict=True)]
+    if embedding_dropout:  # on the embeddings only, as the seed's model does
+        joined = unidl.Concatenate()(parts) if len(parts) > 1 else parts[0]
+        parts = [unidl.Dropout(embedding_dropout)(joined)]
+    inputs = list(cats)
+    if n_numeric:
+        num = unidl.Input((n_numeric,), name="numeric")
+        inputs.append(num)
+        parts.append(num)
+    h = unidl.Concatenate()(parts) if len(parts) > 1 else parts[0]
     for units in hidden:
         h = unidl.Dense(units, activation="relu")(h)
         if batchnorm:
@@ -85,7 +98,7 @@ def tabular_graph(n_categories: tuple[int, ...] = (7, 5), n_numeric: int = 4,
         if dropout:
             h = unidl.Dropout(dropout)(h)
     out = unidl.Dense(n_classes, activation="softmax", name="label")(h)
-    return unidl.Graph(inputs=[*cats, num], outputs=out, name="tabular")
+    return unidl.Graph(inputs=inputs, outputs=out, name="tabular")
 
 
 def _two_towers() -> unidl.Graph:

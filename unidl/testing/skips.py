@@ -16,9 +16,12 @@ def caps(backend: str) -> Capabilities:
     return get_backend(backend).capabilities
 
 
-def require_spec(backend: str, spec: unidl.Sequential, training: bool = False) -> None:
+def require_spec(backend: str, spec: unidl.Sequential | unidl.Graph,
+                 training: bool = False) -> None:
     """Skip (with the reason) unless ``backend`` declares everything ``spec`` uses."""
     c = caps(backend)
+    if isinstance(spec, unidl.Graph) and "graph" not in c.features:
+        pytest.skip(f"backend {backend!r} does not declare feature 'graph'")
     for layer in spec.layers:
         missing = c.missing_for_layer(layer)
         if missing:

@@ -8,9 +8,11 @@ It checks the contract, not an implementation: build and shapes, the core's init
 weights, canonical get/set, forward passes against the NumPy reference in
 ``unidl.testing.reference`` (1e-5), the training loss against ``unidl.losses``, one
 optimizer step against the documented formula, training lowering the loss,
-evaluate/predict agreement, save/load, the standard errors and determinism under a seed.
+evaluate/predict agreement, save/load, the standard errors and determinism under a seed,
+and (backends declaring ``graph``) functional models: gradients through shared and merge
+layers and several weighted losses against finite differences of the reference.
 What a backend's ``capabilities`` do not declare is skipped with the reason; a backend may
 declare ``expected_failures`` (see ``unidl.testing.plugin``).
 """
 
-SUITE_VERSION = "1.0"
+SUITE_VERSION = "1.1"  # 1.1: graph models, merge layers, Permute

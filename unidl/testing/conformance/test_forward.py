@@ -1,4 +1,5 @@
-"""Every declared layer and activation against the NumPy reference (atol/rtol 1e-5)."""
+"""Every declared layer and activation, and the graph cases, against the NumPy reference
+(atol/rtol 1e-5)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 import unidl
-from unidl.testing.cases import FORWARD_SPECS, random_input, random_weights
+from unidl.testing.cases import FORWARD_SPECS, GRAPH_SPECS, random_input, random_weights
 from unidl.testing.reference import forward
 
 from ._support import require_spec
@@ -24,3 +25,20 @@ def test_forward_matches_numpy_reference(backend: str, case: str) -> None:
     want = forward(spec, weights, x)
     assert got.shape == want.shape == (len(x), *spec.output_shape)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", sorted(GRAPH_SPECS))
+def test_graph_forward_matches_numpy_reference(backend: str, case: str) -> None:
+    spec = GRAPH_SPECS[case]
+    require_spec(backend, spec)
+    model = unidl.build(spec, backend=backend, seed=0, device="cpu")
+    weights = random_weights(spec)
+    model.set_weights(weights)
+    xs = random_input(spec, n=7)
+    got = model.predict(dict(zip(spec.input_names, xs, strict=True)), batch_size=4)
+    got = got if isinstance(got, list) else [got]
+    want = forward(spec, weights, xs)
+    assert len(got) == len(want) == len(spec.output_names)
+    for g, w, shape in zip(got, want, spec.output_shapes, strict=True):
+        assert g.shape == w.shape == (len(xs[0]), *shape)
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
