@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Self
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -69,6 +69,7 @@ from .layers import (
 __all__ = ["GraphNet"]
 
 Call = Callable[..., torch.Tensor]
+_Net = TypeVar("_Net", bound="GraphNet")  # typing.Self needs Python 3.11
 
 
 def _sum(*xs: torch.Tensor) -> torch.Tensor:
@@ -206,7 +207,7 @@ class GraphNet(nn.Module):
             return _channels_first_call(forward)
         return forward
 
-    def train(self, mode: bool = True) -> Self:
+    def train(self: _Net, mode: bool = True) -> _Net:
         super().train(mode)
         for variant in self._variants:
             variant.train(mode)
