@@ -1,0 +1,5 @@
+"""``python -m unidl``: the ``unidl`` command line."""
+
+from .cli import main
+
+raise SystemExit(main())

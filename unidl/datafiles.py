@@ -1,0 +1,293 @@
+"""Read data files into arrays, and write predictions, for the ``unidl`` command line.
+
+Inputs:
+
+- ``.npz``: named arrays; ``x`` and ``y`` by default (any names via ``x_key``/``y_key``).
+  ``x_key="a,b"`` reads several arrays as a dict ``{"a": ..., "b": ...}``, the form a
+  multi-input model takes (and ``y_key="c,d"`` for a multi-output model's targets).
+- ``.csv``: a header row naming the columns, then numeric rows. The target is the column
+  named ``target`` (default: the last column); every other column is a feature. A cell that
+  is not a number is an error naming the column and the line, never a silent NaN.
+- ``.npy``: a single array of inputs (``x`` only, e.g. for predictions).
+
+Outputs (predictions): ``.npy``, ``.npz`` (array ``y_pred``; a multi-output model's outputs
+keyed by output name) or ``.csv`` (header ``y_pred`` or
+``y_pred_0, y_pred_1, ...`` per column), written to a temporary sibling and renamed into
+place.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import DataError, suggest
+
+__all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "Arrays", "DataFile", "check_output", "describe",
+           "read_data", "write_predictions"]
+
+Array = npt.NDArray[Any]
+#: One array, or several keyed by input/output name.
+Arrays = Array | dict[str, Array]
+
+INPUT_SUFFIXES: Final = (".npz", ".csv", ".npy")
+OUTPUT_SUFFIXES: Final = (".npy", ".npz", ".csv")
+PREDICTIONS_KEY: Final = "y_pred"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """What was read: inputs ``x``, targets ``y`` (None when not asked for)."""
+
+    path: Path
+    x: Arrays
+    y: Arrays | None
+
+    def __len__(self) -> int:
+        """The number of samples (of the first input, for several)."""
+        first = next(iter(self.x.values())) if isinstance(self.x, dict) else self.x
+        return len(first)
+
+    def xy(self) -> tuple[Arrays, Arrays]:
+        assert self.y is not None
+        return self.x, self.y
+
+
+def read_data(path: str | Path, *, need_y: bool = True, x_key: str | None = None,
+              y_key: str | None = None, target: str | None = None) -> DataFile:
+    """Read ``path`` (``.npz``, ``.csv`` or ``.npy``) into a :class:`DataFile`.
+
+    With ``need_y=False`` only inputs are read; a CSV then drops ``target`` if it is given
+    and otherwise uses every column as a feature.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise DataError(f"{path}: unsupported data file type {path.suffix or '(none)'!r}; "
+                        "use .npz (arrays x and y), .csv (a header row, numeric columns) "
+                        "or .npy (inputs only)")
+    if suffix != ".csv" and target is not None:
+        raise DataError(f"{path}: --target names a CSV column; for {suffix} files choose "
+                        "arrays with --x-key/--y-key")
+    if suffix == ".csv" and (x_key is not None or y_key is not None):
+        raise DataError(f"{path}: --x-key/--y-key choose arrays in an .npz file; for a CSV "
+                        "name the target column with --target")
+    if not path.exists():  # before numpy/csv do, for one clear message
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    if suffix == ".npz":
+        x, y = _read_npz(path, x_key or "x", (y_key or "y") if need_y else None)
+        return DataFile(path, x, y)
+    if suffix == ".npy":
+        if need_y:
+            raise DataError(f"{path}: an .npy file holds one array (the inputs) but this "
+                            "command needs targets too; use an .npz with arrays x and y, "
+                            "or a CSV")
+        return DataFile(path, _load_npy(path), None)
+    return _read_csv(path, target, need_y)
+
+
+def _load_npy(path: Path) -> Array:
+    try:
+        return np.asarray(np.load(path, allow_pickle=False))
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: cannot read it as a NumPy .npy file: {e}") from None
+
+
+def _read_npz(path: Path, x_key: str, y_key: str | None) -> tuple[Arrays, Arrays | None]:
+    x_keys = _keys(x_key)
+    y_keys = _keys(y_key) if y_key is not None else []
+    wanted = [(k, "--x-key") for k in x_keys] + [(k, "--y-key") for k in y_keys]
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            arrays = {}
+            for key, flag in wanted:
+                if key not in names:
+                    raise DataError(
+                        f"{path} has no array {key!r}.{suggest(key, names)} It holds: "
+                        f"{', '.join(names) or 'nothing'}; choose with {flag}")
+                arrays[key] = np.asarray(archive[key])
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: cannot read it as a NumPy .npz archive: {e}") from None
+
+    def pick(keys: list[str]) -> Arrays:
+        return arrays[keys[0]] if len(keys) == 1 else {k: arrays[k] for k in keys}
+
+    return pick(x_keys), (pick(y_keys) if y_keys else None)
+
+
+def _keys(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise DataError(f"{text!r} names no array; give a name, or several separated by commas")
+    return keys
+
+
+def _read_csv(path: Path, target: str | None, need_y: bool) -> DataFile:
+    header, rows, lines = _csv_rows(path)
+    if target is not None and target not in header:
+        raise DataError(f"{path} has no column {target!r}.{suggest(target, header)} "
+                        f"Columns: {', '.join(header)}")
+    if header.count(target or header[-1]) > 1:
+        raise DataError(f"{path}: the column name {target or header[-1]!r} appears more "
+                        "than once in the header; rename one")
+    y_col: int | None = None
+    if need_y:
+        if len(header) < 2:
+            raise DataError(f"{path} has a single column ({header[0]!r}); it needs feature "
+                            "columns and a target column")
+        y_col = header.index(target) if target is not None else len(header) - 1
+    elif target is not None:
+        y_col = header.index(target)
+    table = _numeric(path, header, rows, lines)
+    if y_col is None:
+        return DataFile(path, table, None)
+    x = np.delete(table, y_col, axis=1)
+    return DataFile(path, x, table[:, y_col] if need_y else None)
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, data rows and each row's line number; rows all have the header's width."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header: list[str] | None = None
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue  # blank line
+                if header is None:
+                    header = [cell.strip() for cell in row]
+                    _check_header(path, header, reader.line_num)
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields but "
+                                    f"the header has {len(header)}")
+                rows.append(row)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not a UTF-8 text CSV file: {e}") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: malformed CSV: {e}") from None
+    if header is None:
+        raise DataError(f"{path} is empty; expected a header row and numeric rows")
+    if not rows:
+        raise DataError(f"{path} has a header row but no data rows")
+    return header, rows, lines
+
+
+def _check_header(path: Path, header: list[str], line: int) -> None:
+    if all(_is_number(cell) for cell in header):
+        shown = ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
+        raise DataError(f"{path}, line {line}: expected a header row naming the columns, "
+                        f"found numbers ({shown}); add a header row")
+    for i, name in enumerate(header):
+        if not name:
+            raise DataError(f"{path}, line {line}: column {i + 1} of the header has no name")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric(path: Path, header: list[str], rows: list[list[str]], lines: list[int]) -> Array:
+    """The table as float64, one column at a time so a bad cell is found and named."""
+    cells = np.char.strip(np.array(rows, dtype=str))
+    out = np.empty(cells.shape, dtype=np.float64)
+    for j, name in enumerate(header):
+        try:
+            out[:, j] = cells[:, j].astype(np.float64)
+        except ValueError:  # find the culprit, accepting whatever Python's float() does
+            for i, cell in enumerate(cells[:, j]):
+                try:
+                    out[i, j] = float(cell)
+                except ValueError:
+                    what = "is empty" if not cell else f"is {str(cell)!r}, not a number"
+                    raise DataError(
+                        f"{path}, line {lines[i]}, column {name!r}: the value {what}. unidl "
+                        "reads numeric columns only: encode categories as numbers and fill "
+                        "or drop missing values first") from None
+    return out
+
+
+def check_output(path: str | Path) -> Path:
+    """Fail early, before any work, on an output file type that cannot be written."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise DataError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; "
+                        "use .npy, .npz or .csv")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a file name ending in .npy, .npz "
+                        "or .csv")
+    return path
+
+
+def _named_outputs(y_pred: object, names: Sequence[str] = ()) -> dict[str, Array]:
+    """One array per output: a single output is ``y_pred``; several are keyed by their
+    ``names`` (else ``y_pred_0``, ``y_pred_1``, ...)."""
+    if isinstance(y_pred, dict):
+        return {str(k): np.asarray(v) for k, v in y_pred.items()}
+    if isinstance(y_pred, (tuple, list)):
+        keys = list(names) if len(names) == len(y_pred) else [
+            f"{PREDICTIONS_KEY}_{i}" for i in range(len(y_pred))]
+        return {k: np.asarray(v) for k, v in zip(keys, y_pred, strict=True)}
+    return {PREDICTIONS_KEY: np.asarray(y_pred)}
+
+
+def describe(y_pred: object, names: Sequence[str] = ()) -> str:
+    """``"shape (150, 3)"``, or each output's shape for a multi-output model."""
+    outputs = _named_outputs(y_pred, names)
+    if list(outputs) == [PREDICTIONS_KEY]:
+        return f"shape {outputs[PREDICTIONS_KEY].shape}"
+    return "outputs " + ", ".join(f"{k} {v.shape}" for k, v in outputs.items())
+
+
+def write_predictions(path: str | Path, y_pred: object, names: Sequence[str] = ()) -> Path:
+    """Write model outputs to ``path`` (type from its suffix), atomically; ``names`` are
+    the model's output names, the keys of an .npz of several outputs."""
+    path = check_output(path)
+    suffix = path.suffix.lower()
+    outputs = _named_outputs(y_pred, names)
+    if suffix != ".npz" and len(outputs) != 1:
+        raise DataError(f"the model has {len(outputs)} outputs ({', '.join(outputs)}); write "
+                        "them to an .npz file, which holds one array per output")
+    single = next(iter(outputs.values()))
+    if suffix == ".csv" and single.ndim > 2:
+        raise DataError(f"predictions have shape {single.shape}; a CSV holds one row per "
+                        "sample, so write them to .npy or .npz instead")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if suffix == ".npy":
+                np.save(f, single)
+            elif suffix == ".npz":
+                np.savez(f, **outputs)  # type: ignore[arg-type]
+            else:
+                _write_csv(f, single)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_csv(f: Any, y_pred: Array) -> None:
+    table = y_pred.reshape(len(y_pred), -1)
+    names = ([PREDICTIONS_KEY] if y_pred.ndim == 1 or table.shape[1] == 1 else
+             [f"{PREDICTIONS_KEY}_{j}" for j in range(table.shape[1])])
+    np.savetxt(f, table, fmt="%.8g", delimiter=",", header=",".join(names), comments="")
