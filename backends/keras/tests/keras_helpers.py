@@ -14,11 +14,12 @@ import unidl
 from unidl.backend import TrainingSetup
 from unidl.data import ArrayData, EpochPlan
 from unidl.initializers import initial_weights
+from unidl.spec import ModelSpec
 
 Array = Any  # numpy arrays
 
 
-def build(spec: unidl.Sequential, seed: int = 0,
+def build(spec: ModelSpec, seed: int = 0,
           weights: dict[str, Array] | None = None) -> KerasModel:
     w = initial_weights(spec, seed) if weights is None else weights
     return KerasBackend().build(spec, w, "cpu")

@@ -133,9 +133,9 @@ def test_integer_inputs_stay_integer(dtype: str, rng: np.random.Generator) -> No
     seen: list[Any] = []
     forward_fn = model._forward
 
-    def spy(xb: Any, training: bool) -> Any:
-        seen.append(xb.dtype)
-        return forward_fn(xb, training)
+    def spy(xs: Any, training: bool) -> Any:
+        seen.append(xs[0].dtype)  # the model's one input
+        return forward_fn(xs, training)
 
     model._forward = spy  # type: ignore[method-assign]
     y = (x[:, 0] % 3).astype(np.int64)

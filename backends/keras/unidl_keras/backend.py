@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from unidl.backend import Weights
-from unidl.capabilities import FEATURES, Capabilities
-from unidl.spec import Sequential
+from unidl.capabilities import Capabilities
+from unidl.spec.serialize import ModelSpec
 
 from ._runtime import keras, tf
 from .devices import available_devices
@@ -13,6 +13,11 @@ from .layers import LAYER_KINDS
 from .model import KerasModel
 
 __all__ = ["KerasBackend"]
+
+#: Listed, not taken from unidl.capabilities.FEATURES, so a feature the core adds later is
+#: not claimed before this backend implements it.
+_FEATURES = frozenset(("dropout", "batchnorm_training", "lr_schedule", "sample_weight",
+                       "gradient_clipping", "optimizer_state", "graph"))
 
 
 class KerasBackend:
@@ -28,11 +33,12 @@ class KerasBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The layers ``build_network`` implements; every activation, loss, optimizer and
+        """The layers the backend implements; every activation, loss, optimizer and
         feature the core defines: dropout, BatchNorm training, per-step learning rates
-        (and chunked plans), sample weights, gradient clipping, canonical optimizer state."""
+        (and chunked plans), sample weights, gradient clipping, canonical optimizer state,
+        functional graphs (several inputs/outputs, shared layers)."""
         return Capabilities(layers=LAYER_KINDS, device_kinds=frozenset(("cpu", "cuda")),
-                            features=frozenset(FEATURES))
+                            features=_FEATURES)
 
     @property
     def native_formats(self) -> tuple[str, ...]:
@@ -41,5 +47,5 @@ class KerasBackend:
     def available_devices(self) -> list[str]:
         return available_devices()
 
-    def build(self, spec: Sequential, weights: Weights, device: str) -> KerasModel:
+    def build(self, spec: ModelSpec, weights: Weights, device: str) -> KerasModel:
         return KerasModel(spec, weights, device)

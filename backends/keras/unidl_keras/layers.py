@@ -4,13 +4,17 @@ Dense/Conv2D are built linear and followed by their own activation layer. Beside
 every activation constant explicit, this exposes the pre-activation of the last layer,
 which a fused cross-entropy needs (``TrainingSetup.logits_loss``). The graph is the same op
 sequence Keras would run for ``Dense(activation=...)``, so it costs nothing.
+
+:func:`build_network` builds a ``Sequential``; ``graph.build_graph`` builds a ``Graph``
+from the same layer constructors. Both give a :class:`Network`, all ``KerasModel`` uses.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from unidl.errors import NotSupportedError
 from unidl.spec import (
@@ -25,8 +29,11 @@ from unidl.spec import (
     Sequential,
 )
 from unidl.spec.activations import LEAKY_RELU_SLOPE
+from unidl.spec.layers import Layer, Shape
+from unidl.spec.serialize import ModelSpec
 
-from ._runtime import keras
+from ._runtime import keras, tf
+from .layers_merge import MERGE_LAYER_KINDS
 from .layers_seq import (
     LINEAR_WITH_ACTIVATION,
     SEQUENCE_LAYER_KINDS,
@@ -34,11 +41,16 @@ from .layers_seq import (
     sequence_layer,
 )
 
-__all__ = ["LAYER_KINDS", "BuiltNetwork", "activation_layer", "build_network"]
+__all__ = ["LAYER_KINDS", "BuiltNetwork", "ForwardResult", "Network", "activation_layer",
+           "build_network", "layer_for", "map_params", "separate_activation", "unique_name"]
 
-#: The spec layer kinds ``build_network`` implements (what the backend declares).
+#: The spec layer kinds the backend implements (what it declares).
 LAYER_KINDS = frozenset(("Input", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
-                         "Dropout", "BatchNorm", "Activation")) | SEQUENCE_LAYER_KINDS
+                         "Dropout", "BatchNorm", "Activation")) | SEQUENCE_LAYER_KINDS \
+    | MERGE_LAYER_KINDS
+
+#: ``(pre-activations, outputs)``, one tensor each per model output.
+ForwardResult = tuple[tuple[Any, ...], tuple[Any, ...]]
 
 _CHANNELS_LAST = "channels_last"  # explicit: a user's keras.json may say channels_first
 
@@ -80,13 +92,39 @@ def activation_layer(activation: str, name: str) -> Any:
     raise NotSupportedError(f"the keras backend has no activation {activation!r}")
 
 
+class Network(Protocol):
+    """A spec built as Keras layers, as the model and its training use it.
+
+    ``model`` is the native Keras model (what ``export`` saves); ``params`` maps canonical
+    names to Keras variables in ``spec.params`` order; ``dropouts`` lists every Dropout
+    layer once, in a stable order (each gets its own seeded stream); ``input_dtypes``
+    is what each input is computed in (float32, or an integer Input's dtype).
+    """
+
+    @property
+    def model(self) -> Any: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def dropouts(self) -> list[Any]: ...
+
+    @property
+    def input_dtypes(self) -> tuple[str, ...]: ...
+
+    def forward(self, xs: tuple[Any, ...], training: bool) -> ForwardResult:
+        """The pre-activation of each output's final layer and the outputs themselves (the
+        same tensor where the final layer has no separate activation)."""
+        ...
+
+
 @dataclass
 class BuiltNetwork:
-    """The Keras model for a spec and the handles training needs.
+    """A ``Sequential`` as a ``keras.Sequential``; satisfies :class:`Network`.
 
     ``body`` ends with the pre-activation of the model's output; ``head`` (or None) is the
-    final activation layer, so ``outputs = head(body(x))``. ``params`` maps canonical names
-    to Keras variables in ``spec.params`` order.
+    final activation layer, so ``outputs = head(body(x))``.
     """
 
     model: Any
@@ -94,16 +132,39 @@ class BuiltNetwork:
     head: Any | None
     params: dict[str, Any]
     dropouts: list[Any]
-    #: what the model takes: float32, or the integer dtype of an integer Input
-    input_dtype: str = "float32"
+    input_dtypes: tuple[str, ...]
+
+    def forward(self, xs: tuple[Any, ...], training: bool) -> ForwardResult:
+        z = tf.cast(xs[0], self.input_dtypes[0])  # float32, or an integer Input's dtype
+        for layer in self.body:
+            z = layer(z, training=training)
+        out = z if self.head is None else self.head(z, training=training)
+        return (z,), (out,)
 
 
-def _unique(base: str, taken: set[str]) -> str:
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``... whichever is not in ``taken`` (then taken)."""
     name, i = base, 1
     while name in taken:
         name, i = f"{base}_{i}", i + 1
     taken.add(name)
     return name
+
+
+def separate_activation(layer: Layer) -> str | None:
+    """The activation built as its own layer after ``layer`` (Dense, Conv1D, Conv2D with a
+    non-linear activation), or None."""
+    act = str(getattr(layer, "activation", "linear"))
+    if isinstance(layer, (Dense, Conv2D, *LINEAR_WITH_ACTIVATION)) and act != "linear":
+        return act
+    return None
+
+
+def layer_for(layer: Layer, name: str, output_shape: Shape) -> Any:
+    """The Keras layer for a (non-merge) spec layer, its activation left out (see
+    :func:`separate_activation`); ``output_shape`` is its per-sample output shape."""
+    main = sequence_layer(layer, name, output_shape)
+    return _main_layer(layer, name) if main is None else main
 
 
 def _main_layer(layer: object, name: str) -> Any:
@@ -144,17 +205,15 @@ def build_network(spec: Sequential) -> BuiltNetwork:
     layers: list[Any] = []
     owners: list[tuple[str, Any]] = []  # (spec layer name, keras layer holding its params)
     for ls in spec.layer_shapes:
-        main = sequence_layer(ls.layer, ls.name, ls.output_shape)
-        if main is None:
-            main = _main_layer(ls.layer, ls.name)
+        main = layer_for(ls.layer, ls.name, ls.output_shape)
         layers.append(main)
         owners.append((ls.name, main))
-        act = getattr(ls.layer, "activation", "linear")
-        if isinstance(ls.layer, (Dense, Conv2D, *LINEAR_WITH_ACTIVATION)) and act != "linear":
-            layers.append(activation_layer(str(act), _unique(f"{ls.name}_{act}", taken)))
+        act = separate_activation(ls.layer)
+        if act is not None:
+            layers.append(activation_layer(act, unique_name(f"{ls.name}_{act}", taken)))
     # Input is float32 for any float dtype: the model computes in float32 and the backend
     # casts inputs on the way in. Integer Inputs (Embedding indices) stay integer.
-    in_dtype = input_dtype(spec)
+    in_dtype = input_dtype(spec.input)
     inputs = keras.Input(shape=spec.input_shape, dtype=in_dtype, name=spec.input.layer_name)
     model = keras.Sequential([inputs, *layers], name=spec.name)
 
@@ -163,19 +222,19 @@ def build_network(spec: Sequential) -> BuiltNetwork:
                 and getattr(last, "activation", "linear") != "linear")
     body, head = (layers[:-1], layers[-1]) if has_head else (layers, None)
 
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    return BuiltNetwork(model, body, head, map_params(spec, owners), dropouts, (in_dtype,))
+
+
+def map_params(spec: ModelSpec, owners: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Canonical names -> the Keras variables of the layers that own them, in
+    ``spec.params`` order; ``owners`` pairs each spec layer name with its Keras layer."""
+    by_layer = {name: {v.name: v for v in layer.weights} for name, layer in owners}
     params: dict[str, Any] = {}
-    for spec_name, layer in owners:
-        by_name = {v.name: v for v in layer.weights}
-        for pname in _param_names(spec, spec_name):
-            params[f"{spec_name}/{pname}"] = by_name[pname]
-    missing = [k for k in spec.params if k not in params]
+    for key in spec.params:
+        layer_name, _, pname = key.rpartition("/")  # parameter names hold no "/"
+        params[key] = by_layer.get(layer_name, {}).get(pname)
+    missing = [k for k, v in params.items() if v is None]
     if missing:  # pragma: no cover - a Keras naming change would land here
         raise NotSupportedError(f"keras layers expose no variables for {missing}")
-    params = {k: params[k] for k in spec.params}
-    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
-    return BuiltNetwork(model, body, head, params, dropouts, in_dtype)
-
-
-def _param_names(spec: Sequential, layer_name: str) -> list[str]:
-    prefix = layer_name + "/"
-    return [k[len(prefix):] for k in spec.params if k.startswith(prefix)]
+    return params

@@ -30,10 +30,11 @@ from unidl.spec import (
     GlobalAvgPool2D,
     GlobalMaxPool1D,
     GlobalMaxPool2D,
+    Input,
     LayerNorm,
     MaxPool1D,
+    Permute,
     Reshape,
-    Sequential,
     SimpleRNN,
 )
 from unidl.spec.layers import Layer, Shape
@@ -50,13 +51,13 @@ LINEAR_WITH_ACTIVATION: tuple[type[Layer], ...] = (Conv1D,)
 #: The spec layer kinds :func:`sequence_layer` implements.
 SEQUENCE_LAYER_KINDS: frozenset[str] = frozenset(cls.kind for cls in (
     Conv1D, MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, GlobalAvgPool2D,
-    GlobalMaxPool2D, Embedding, Reshape, LayerNorm, SimpleRNN, LSTM, GRU))
+    GlobalMaxPool2D, Embedding, Reshape, Permute, LayerNorm, SimpleRNN, LSTM, GRU))
 
 
-def input_dtype(spec: Sequential) -> str:
-    """The dtype the Keras model takes: integer Inputs stay integer (Embedding indices);
-    every other Input is computed in float32."""
-    dtype = str(spec.input.dtype)
+def input_dtype(layer: Input) -> str:
+    """The dtype the Keras model takes for ``layer``: integer Inputs stay integer (Embedding
+    indices); every other Input is computed in float32."""
+    dtype = str(layer.dtype)
     return dtype if dtype in ("int32", "int64") else "float32"
 
 
@@ -103,6 +104,8 @@ def sequence_layer(layer: Layer, name: str, output_shape: Shape) -> Any | None:
                                       name=name)
     if isinstance(layer, Reshape):  # the resolved shape: no -1 left to infer at run time
         return keras.layers.Reshape(tuple(output_shape), name=name)
+    if isinstance(layer, Permute):  # the same convention: per-sample axes counted from 1
+        return keras.layers.Permute(layer.dims, name=name)
     if isinstance(layer, LayerNorm):
         return keras.layers.LayerNormalization(axis=-1, epsilon=layer.epsilon, center=True,
                                                scale=True, name=name)

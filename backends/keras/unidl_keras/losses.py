@@ -7,20 +7,23 @@ per-element (or, for cross-entropies, per-position) loss.
 With ``per_sample=True`` (sample weights) they return each sample's loss instead, shape
 ``(batch,)``, exactly ``unidl.losses.per_sample_loss``: the mean over that sample's
 elements (positions).
+
+:class:`Objective` combines the losses of a model's outputs into the training loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from unidl.backend import OutputLoss
 from unidl.errors import NotSupportedError
 from unidl.losses import PROB_CLIP
 from unidl.spec.training import Loss
 
 from ._runtime import tf
 
-__all__ = ["LossFn", "make_loss", "per_sample_mean"]
+__all__ = ["LossFn", "Objective", "make_loss", "per_sample_mean"]
 
 LossFn = Callable[[Any, Any], Any]
 
@@ -108,3 +111,43 @@ def make_loss(loss: Loss, logits: bool, per_sample: bool = False) -> LossFn:
     if loss.name == "huber":
         return _huber(float(loss.delta), per_sample)
     raise NotSupportedError(f"the keras backend has no loss {loss.name!r}")
+
+
+class Objective:
+    """The training loss of a model: ``sum_k weight_k * loss_k`` over its outputs.
+
+    Each ``loss_k`` reads output ``k``'s pre-activation when its ``logits_loss`` is set
+    (a fused cross-entropy) and the output itself otherwise. ``y``, ``pres`` and ``outs``
+    are tuples with one tensor per output. A single output of weight 1 computes exactly
+    the ops of its loss alone, so a ``Sequential`` pays nothing for the generality.
+    """
+
+    def __init__(self, outputs: Sequence[OutputLoss]) -> None:
+        self._terms: list[tuple[LossFn, LossFn, bool, float]] = []
+        for out in outputs:
+            logits = out.loss.from_logits or out.logits_loss
+            self._terms.append((make_loss(out.loss, logits=logits),
+                                make_loss(out.loss, logits=logits, per_sample=True),
+                                out.logits_loss, float(out.weight)))
+
+    def batch(self, y: tuple[Any, ...], pres: tuple[Any, ...], outs: tuple[Any, ...]) -> Any:
+        """The batch loss (a scalar)."""
+        return self._combine(False, y, pres, outs)
+
+    def per_sample(self, y: tuple[Any, ...], pres: tuple[Any, ...],
+                   outs: tuple[Any, ...]) -> Any:
+        """Each sample's weighted sum of its output losses, shape ``(batch,)``: with sample
+        weights ``w``, ``sum_i w_i per_sample_i / batch`` is ``sum_k weight_k`` times
+        output ``k``'s sample-weighted loss, the contract's batch loss."""
+        return self._combine(True, y, pres, outs)
+
+    def _combine(self, per_sample: bool, y: tuple[Any, ...], pres: tuple[Any, ...],
+                 outs: tuple[Any, ...]) -> Any:
+        total: Any = None
+        for k, (batch_fn, sample_fn, on_pre, weight) in enumerate(self._terms):
+            fn = sample_fn if per_sample else batch_fn
+            value = fn(y[k], pres[k] if on_pre else outs[k])
+            if weight != 1.0:
+                value = value * weight
+            total = value if total is None else total + value
+        return total

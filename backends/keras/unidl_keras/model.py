@@ -1,4 +1,10 @@
-"""``KerasModel``: a unidl spec living as a Keras model on one TensorFlow device."""
+"""``KerasModel``: a unidl spec living as a Keras model on one TensorFlow device.
+
+A ``Sequential`` runs as a ``keras.Sequential``, a ``Graph`` as a functional
+``keras.Model`` (see ``graph``). Inside, inputs, targets and outputs are always tuples,
+one entry per model input / output; only the public methods unwrap them for a
+``Sequential``, whose contract speaks of single arrays.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from unidl.backend import EpochResult, TrainingSetup, Weights
+from unidl.backend import EpochResult, OutputLoss, Outputs, TrainingSetup, Weights
 from unidl.data import ArrayData, EpochPlan, SampleSource
-from unidl.errors import DataError, NotSupportedError
-from unidl.spec import Sequential
+from unidl.errors import DataError, NotSupportedError, SpecError
+from unidl.spec import Graph
+from unidl.spec.layers import Shape
+from unidl.spec.serialize import ModelSpec
 
 from . import export as _export
 from ._runtime import tf
 from .devices import tf_device
-from .layers import build_network
-from .losses import make_loss
+from .graph import build_graph
+from .layers import ForwardResult, Network, build_network
+from .losses import Objective
 from .optimizers import make_updater
 from .training import Compiled, Trainer, padded_batches
 
@@ -25,22 +34,35 @@ __all__ = ["KerasModel"]
 
 _RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU"})
 
-# Fused cross-entropies the core may request through ``TrainingSetup.logits_loss``.
+# Fused cross-entropies the core may request through ``OutputLoss.logits_loss``.
 _FUSABLE = {
     "softmax": ("categorical_crossentropy", "sparse_categorical_crossentropy"),
     "sigmoid": ("binary_crossentropy",),
 }
 
+Arrays = tuple[npt.NDArray[Any], ...]
+
 
 class KerasModel:
     """Satisfies ``unidl.backend.BackendModel``; ``keras_model`` is the native model."""
 
-    def __init__(self, spec: Sequential, weights: Weights, device: str) -> None:
+    def __init__(self, spec: ModelSpec, weights: Weights, device: str) -> None:
         self._spec = spec
         self._device = device
         self._tf_device = tf_device(device)
+        self._is_graph = isinstance(spec, Graph)
+        self._input_shapes: tuple[Shape, ...]
+        if isinstance(spec, Graph):
+            self._input_shapes = spec.input_shapes
+            self._output_shapes = spec.output_shapes
+            self._activations = spec.output_activations
+        else:
+            self._input_shapes = (spec.input_shape,)
+            self._output_shapes = (spec.output_shape,)
+            self._activations = (spec.final_activation,)
         with tf.device(self._tf_device):
-            self._net = build_network(spec)
+            self._net: Network = (build_graph(spec) if isinstance(spec, Graph)
+                                  else build_network(spec))
         # The underlying tf.Variables: what the tape differentiates and the kernels update.
         self._vars: dict[str, Any] = {k: v.value for k, v in self._net.params.items()}
         self._trainable_names = [k for k, info in spec.params.items() if info.trainable]
@@ -49,15 +71,14 @@ class KerasModel:
         self._trainer: Trainer | None = None
         self._seed = 0
         self._predict_fn: Any = None
-        # (data, sparse targets, x, y, sample weights or None) on the device
-        self._cache: tuple[weakref.ref[Any], bool, Any, Any, Any] | None = None
-        self._sparse_targets = False
+        # (data, target dtypes, x, y, sample weights or None) on the device
+        self._cache: tuple[weakref.ref[Any], tuple[Any, ...], Any, Any, Any] | None = None
+        self._target_dtypes: tuple[Any, ...] = ()  # per output: np.int64 or np.float32
         #: Compile training with XLA (read by configure). It fuses the whole epoch loop: on
         #: CPU 1.4x-8x faster than plain graph mode on MLPs. Falls back if XLA refuses.
         #: Recurrent models stay in graph mode: XLA's while loop made an LSTM(64) epoch
         #: 0.38 s against 0.19 s in graph mode on CPU.
-        self.jit_compile = not any(k in _RECURRENT for k in (ls.layer.kind
-                                                              for ls in spec.layer_shapes))
+        self.jit_compile = not any(layer.kind in _RECURRENT for layer in spec.layers)
 
     # -- BackendModel ------------------------------------------------------------------
     @property
@@ -66,7 +87,8 @@ class KerasModel:
 
     @property
     def keras_model(self) -> Any:
-        """The ``keras.Sequential`` (for people who want to keep going in Keras)."""
+        """The ``keras.Sequential``, or a ``Graph``'s functional ``keras.Model`` (for
+        people who want to keep going in Keras)."""
         return self._net.model
 
     def get_weights(self) -> dict[str, npt.NDArray[np.float32]]:
@@ -76,43 +98,53 @@ class KerasModel:
         for k, v in self._vars.items():
             v.assign(np.asarray(weights[k], dtype=np.float32))
 
-    def predict(self, x: npt.NDArray[Any], batch_size: int) -> npt.NDArray[np.float32]:
-        x = np.asarray(x, dtype=self._net.input_dtype)  # integer indices stay integer
+    def predict(self, x: Any, batch_size: int) -> Outputs:
+        # integer indices stay integer
+        xs = tuple(np.asarray(a, dtype=d)
+                   for a, d in zip(self._per_input(x), self._net.input_dtypes, strict=True))
         if self._predict_fn is None:
-            sig = tf.TensorSpec([None, *self._spec.input_shape], self._net.input_dtype)
+            sig = [tf.TensorSpec([None, *shape], dtype) for shape, dtype
+                   in zip(self._input_shapes, self._net.input_dtypes, strict=True)]
             # Same compiler as training, so predict() and training outputs agree to the ulp
             # (XLA's and TF's sigmoid differ in the last bit, which saturated
             # probabilities turn into visible loss differences).
-            self._predict_fn = Compiled(lambda xb: self._forward(xb, False)[1],
-                                        self.jit_compile, input_signature=[sig])
-        out: list[npt.NDArray[np.float32]] = []
+            self._predict_fn = Compiled(lambda *xb: self._forward(xb, False)[1],
+                                        self.jit_compile, input_signature=sig)
+        step = max(int(batch_size), 1)
+        batches: list[Arrays] = []
         with tf.device(self._tf_device):
-            for start in range(0, len(x), max(int(batch_size), 1)):
-                xb = tf.convert_to_tensor(x[start:start + batch_size])
-                out.append(self._predict_fn(xb).numpy())
-        if not out:
-            return np.zeros((0, *self._spec.output_shape), np.float32)
-        return np.concatenate(out).astype(np.float32, copy=False)
+            for start in range(0, len(xs[0]), step):
+                xb = [tf.convert_to_tensor(a[start:start + step]) for a in xs]
+                batches.append(tuple(o.numpy() for o in self._predict_fn(*xb)))
+        return self._unwrap(tuple(
+            np.concatenate([b[k] for b in batches]).astype(np.float32, copy=False) if batches
+            else np.zeros((0, *shape), np.float32)
+            for k, shape in enumerate(self._output_shapes)))
 
     def configure(self, setup: TrainingSetup) -> None:
-        loss = setup.loss
-        if setup.logits_loss:
-            final = self._spec.final_activation
-            if loss.name not in _FUSABLE.get(final, ()):
+        outputs = setup.outputs or tuple(OutputLoss(setup.loss, 1.0, setup.logits_loss)
+                                         for _ in self._output_shapes)
+        if len(outputs) != len(self._output_shapes):
+            raise SpecError(f"the training setup has {len(outputs)} output losses for a "
+                            f"model with {len(self._output_shapes)} outputs",
+                            "TrainingSetup.outputs")
+        for k, (out, final) in enumerate(zip(outputs, self._activations, strict=True)):
+            if out.logits_loss and out.loss.name not in _FUSABLE.get(final, ()):
+                where = f" of output {k}" if self._is_graph else ""
                 raise NotSupportedError(
-                    f"logits_loss asks for {loss.name} on the pre-activation of a model "
-                    f"ending in {final!r}; only softmax + (sparse_)categorical_crossentropy "
-                    "and sigmoid + binary_crossentropy can be fused"
+                    f"logits_loss asks for {out.loss.name} on the pre-activation{where} of "
+                    f"a model ending in {final!r}; only softmax + "
+                    "(sparse_)categorical_crossentropy and sigmoid + binary_crossentropy "
+                    "can be fused"
                 )
-        self._sparse_targets = loss.name == "sparse_categorical_crossentropy"
-        logits = loss.from_logits or setup.logits_loss
+        self._target_dtypes = tuple(
+            np.int64 if out.loss.name == "sparse_categorical_crossentropy" else np.float32
+            for out in outputs)
         with tf.device(self._tf_device):
             updater = make_updater(setup.optimizer, self._trainable, self._trainable_names)
-            self._trainer = Trainer(
-                self._forward, self._trainable, make_loss(loss, logits=logits),
-                make_loss(loss, logits=logits, per_sample=True),
-                loss_on_pre_activation=setup.logits_loss, updater=updater,
-                output_shape=self._spec.output_shape, jit_compile=self.jit_compile)
+            self._trainer = Trainer(self._forward, self._trainable, Objective(outputs),
+                                    updater, len(self._input_shapes), self._output_shapes,
+                                    jit_compile=self.jit_compile)
         self._seed = int(setup.seed)
         self._seed_dropout(self._seed, 0)
 
@@ -135,8 +167,9 @@ class KerasModel:
         if plan.first_batch == 0:  # a new epoch: its own dropout stream, whatever came before
             self._seed_dropout(self._seed, plan.epoch)
         if n == 0:
-            return EpochResult(0.0, np.zeros((0, *self._spec.output_shape), np.float32)
-                               if collect_outputs else None)
+            return EpochResult(0.0, self._unwrap(tuple(
+                np.zeros((0, *shape), np.float32) for shape in self._output_shapes))
+                if collect_outputs else None)
         lrs = self._step_rates(plan)
         with tf.device(self._tf_device):
             if isinstance(data, ArrayData):
@@ -144,20 +177,37 @@ class KerasModel:
             else:
                 loss, outputs = self._generic_epoch(trainer, data, plan, lrs,
                                                     collect_outputs)
-        if outputs is not None:
-            outputs = np.asarray(outputs, np.float32).reshape(n, *self._spec.output_shape)
-        return EpochResult(loss, outputs)
+        if outputs is None:
+            return EpochResult(loss, None)
+        return EpochResult(loss, self._unwrap(tuple(
+            np.asarray(o, np.float32).reshape(n, *shape)
+            for o, shape in zip(outputs, self._output_shapes, strict=True))))
 
     def export(self, path: str, format: str = "keras") -> None:
         _export.export(self._net.model, path, format)
 
     # -- internals ---------------------------------------------------------------------
-    def _forward(self, x: Any, training: bool) -> tuple[Any, Any]:
-        z = tf.cast(x, self._net.input_dtype)  # float32, or an integer Input's dtype
-        for layer in self._net.body:
-            z = layer(z, training=training)
-        out = z if self._net.head is None else self._net.head(z, training=training)
-        return z, out
+    def _forward(self, xs: tuple[Any, ...], training: bool) -> ForwardResult:
+        return self._net.forward(xs, training)
+
+    def _per_input(self, x: Any) -> tuple[Any, ...]:
+        """``x`` as one entry per model input (a ``Graph`` takes a tuple or list, or one
+        array if it has one input)."""
+        if not self._is_graph:
+            return (x,)
+        count = len(self._input_shapes)
+        if count == 1 and not isinstance(x, (tuple, list)):
+            return (x,)
+        if not isinstance(x, (tuple, list)) or len(x) != count:
+            got = f"{len(x)} arrays" if isinstance(x, (tuple, list)) else type(x).__name__
+            raise DataError(f"the model has {count} inputs; pass a tuple of {count} arrays "
+                            f"in input order, got {got}")
+        return tuple(x)
+
+    def _unwrap(self, values: Arrays) -> Outputs:
+        """Per-output arrays as the contract returns them: the tuple for a ``Graph``, the
+        one array for a ``Sequential``."""
+        return values if self._is_graph else values[0]
 
     def _require_trainer(self) -> Trainer:
         if self._trainer is None:
@@ -182,20 +232,26 @@ class KerasModel:
             raise DataError(f"the plan has {steps} batches but {len(rates)} learning rates")
         return rates.astype(np.float32)
 
-    def _targets(self, y: npt.NDArray[Any] | None) -> npt.NDArray[Any]:
+    def _targets(self, y: Any) -> Arrays:
+        """``y`` per output, in each output's target dtype (class indices: int64)."""
         if y is None:
             raise DataError("training data has no targets (y); pass (x, y)")
-        return np.asarray(y, dtype=np.int64 if self._sparse_targets else np.float32)
+        ys = tuple(y) if self._is_graph and isinstance(y, (tuple, list)) else (y,)
+        if len(ys) != len(self._target_dtypes):
+            raise DataError(f"the model has {len(self._target_dtypes)} outputs but the "
+                            f"data has {len(ys)} target arrays")
+        return tuple(np.asarray(a, dtype=d)
+                     for a, d in zip(ys, self._target_dtypes, strict=True))
 
     def _device_arrays(self, data: ArrayData) -> tuple[Any, Any, Any]:
-        """``data`` as device tensors ``(x, y, sample weights or None)``, converted once and
-        reused while it is the same object."""
+        """``data`` as device tensors ``(x, y, sample weights or None)`` (``x``, ``y``
+        tuples), converted once and reused while it is the same object."""
         c = self._cache
-        if c is not None and c[0]() is data and c[1] == self._sparse_targets:
+        if c is not None and c[0]() is data and c[1] == self._target_dtypes:
             return c[2], c[3], c[4]
         self._cache = None  # free the previous arrays before copying new ones
-        x = tf.convert_to_tensor(np.asarray(data.x))
-        y = tf.convert_to_tensor(self._targets(data.y))
+        x = tuple(tf.convert_to_tensor(np.asarray(a)) for a in self._per_input(data.x))
+        y = tuple(tf.convert_to_tensor(a) for a in self._targets(data.y))
         w = self._sample_weights(data)
         w = None if w is None else tf.convert_to_tensor(w)
         me = weakref.ref(self)
@@ -205,7 +261,7 @@ class KerasModel:
             if model is not None and model._cache is not None and model._cache[0]() is None:
                 model._cache = None
 
-        self._cache = (weakref.ref(data, release), self._sparse_targets, x, y, w)
+        self._cache = (weakref.ref(data, release), self._target_dtypes, x, y, w)
         return x, y, w
 
     @staticmethod
@@ -219,8 +275,7 @@ class KerasModel:
         return w
 
     def _fast_epoch(self, trainer: Trainer, data: ArrayData, plan: EpochPlan,
-                    lrs: npt.NDArray[np.float32], collect: bool
-                    ) -> tuple[float, npt.NDArray[np.float32] | None]:
+                    lrs: npt.NDArray[np.float32], collect: bool) -> tuple[float, Arrays | None]:
         """The plan as one compiled call (see ``training``): full batches padded to a
         power-of-two count of slots, then the smaller last batch."""
         x, y, w = self._device_arrays(data)
@@ -235,29 +290,32 @@ class KerasModel:
         if rest:
             rates[slots] = lrs[full]
         fn = trainer.epoch_fn(bs, collect, w is not None)
-        total, outs = fn(x, y, tf.zeros([0]) if w is None else w, tf.constant(order),
-                         tf.constant(rates), tf.constant(full, tf.int32))
+        total, outs = fn(tf.zeros([0]) if w is None else w, tf.constant(order),
+                         tf.constant(rates), tf.constant(full, tf.int32), *x, *y)
         loss = float(total.numpy()) / n  # the one host sync of the call
         if not collect:
             return loss, None
-        out = outs.numpy()
-        return loss, np.concatenate([out[:full * bs], out[slots * bs:]])
+        return loss, tuple(np.concatenate([o[:full * bs], o[slots * bs:]])
+                           for o in (t.numpy() for t in outs))
 
     def _generic_epoch(self, trainer: Trainer, data: SampleSource, plan: EpochPlan,
                        lrs: npt.NDArray[np.float32], collect: bool
-                       ) -> tuple[float, npt.NDArray[np.float32] | None]:
+                       ) -> tuple[float, Arrays | None]:
         weights = self._sample_weights(data)
         step = trainer.step_fn(weights is not None)
         total = tf.constant(0.0, tf.float64)
-        outs: list[Any] = []
+        outs: list[tuple[Any, ...]] = []
         for i, idx in enumerate(plan.batches()):
             xb, yb = data.take(idx)
-            args = [tf.convert_to_tensor(np.asarray(xb)), tf.convert_to_tensor(self._targets(yb))]
+            args = [tf.constant(lrs[i]),
+                    *(tf.convert_to_tensor(np.asarray(a)) for a in self._per_input(xb)),
+                    *(tf.convert_to_tensor(a) for a in self._targets(yb))]
             if weights is not None:
-                args.append(tf.convert_to_tensor(weights[idx]))
-            loss, out = step(*args, tf.constant(lrs[i]))
+                args.insert(0, tf.convert_to_tensor(weights[idx]))
+            loss, out = step(*args)
             total += tf.cast(loss, tf.float64) * len(idx)  # stays on device: no sync per step
             if collect:
                 outs.append(out)
-        outputs = tf.concat(outs, 0).numpy() if collect else None
+        outputs = (tuple(tf.concat([o[k] for o in outs], 0).numpy()
+                         for k in range(len(self._output_shapes))) if collect else None)
         return float(total.numpy()) / len(plan.order), outputs
