@@ -33,6 +33,7 @@ from unidl.spec.layers import Layer, Shape
 from unidl.spec.serialize import ModelSpec
 
 from ._runtime import keras, tf
+from .dropout import SeededDropout
 from .layers_merge import MERGE_LAYER_KINDS
 from .layers_seq import (
     LINEAR_WITH_ACTIVATION,
@@ -188,7 +189,7 @@ def _main_layer(layer: object, name: str) -> Any:
         return keras.layers.Flatten(data_format=_CHANNELS_LAST, name=name)
     if isinstance(layer, Dropout):
         # The seed is replaced by configure(); a fixed one keeps builds reproducible.
-        return keras.layers.Dropout(layer.rate, seed=0, name=name)
+        return SeededDropout(layer.rate, seed=0, name=name)
     if isinstance(layer, BatchNorm):
         return keras.layers.BatchNormalization(axis=-1, momentum=layer.momentum,
                                                epsilon=layer.epsilon, name=name)

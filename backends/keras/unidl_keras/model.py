@@ -24,6 +24,7 @@ from unidl.spec.serialize import ModelSpec
 from . import export as _export
 from ._runtime import tf
 from .devices import tf_device
+from .dropout import plain_dropouts
 from .graph import build_graph
 from .layers import ForwardResult, Network, build_network
 from .losses import Objective
@@ -184,7 +185,7 @@ class KerasModel:
             for o, shape in zip(outputs, self._output_shapes, strict=True))))
 
     def export(self, path: str, format: str = "keras") -> None:
-        _export.export(self._net.model, path, format)
+        _export.export(plain_dropouts(self._net.model), path, format)
 
     # -- internals ---------------------------------------------------------------------
     def _forward(self, xs: tuple[Any, ...], training: bool) -> ForwardResult:
