@@ -168,8 +168,10 @@ class BatchNormLayer(nn.Module):
 
     Training normalises with the batch mean and biased variance and updates
     ``moving = momentum * moving + (1 - momentum) * batch`` with the *biased* variance.
-    torch's own update uses the unbiased variance, so the buffers are updated here from
-    ``var_mean(correction=0)`` and the fused kernel runs without running statistics.
+    torch's fused kernel updates the running variance with the *unbiased* one; rather than a
+    second pass over the batch for its statistics, the (channels-sized) buffer is corrected:
+    with ``kept = (1 - u) * old``, torch gives ``kept + u * var * n / (n - 1)``, so
+    ``kept + (torch's - kept) * (n - 1) / n`` is Keras' update.
     """
 
     def __init__(self, spec: BatchNorm, channels: int, channels_first: bool,
@@ -190,19 +192,29 @@ class BatchNormLayer(nn.Module):
         shape = x.shape
         flat = x if (self.channels_first or x.dim() == 2) else x.reshape(-1, self.channels)
         cudnn = torch.backends.cudnn.enabled
-        if self.training:
+        if not self.training:
+            y = torch.batch_norm(flat, self.weight, self.bias, self.running_mean,
+                                 self.running_var, False, 0.0, self.eps, cudnn)
+        elif (n := flat.numel() // self.channels) > 1:
+            # torch's kernel writes the unbiased update into a copy (autograd keeps that
+            # copy, so it must not change again); the buffer gets the biased one.
+            unbiased = self.running_var.clone()
+            y = torch.batch_norm(flat, self.weight, self.bias, self.running_mean, unbiased,
+                                 True, self.update, self.eps, cudnn)
+            with torch.no_grad():
+                kept = self.running_var.mul_(1.0 - self.update)
+                kept.add_(unbiased - kept, alpha=(n - 1) / n)
+        else:
+            # One sample (Keras allows it: variance 0). torch.batch_norm, not F.batch_norm,
+            # which refuses a batch of one in training mode; torch's unbiased variance
+            # would divide by zero, so the buffers are updated here.
             with torch.no_grad():
                 dims = (0, 2, 3) if self.channels_first else (0,)
                 var, mean = torch.var_mean(flat, dims, correction=0)
                 self.running_mean.lerp_(mean, self.update)
                 self.running_var.lerp_(var, self.update)
-            # torch.batch_norm (not F.batch_norm) so a batch of one sample is allowed, as in
-            # Keras (variance 0): F.batch_norm refuses it in training mode.
             y = torch.batch_norm(flat, self.weight, self.bias, None, None, True, 0.0,
                                  self.eps, cudnn)
-        else:
-            y = torch.batch_norm(flat, self.weight, self.bias, self.running_mean,
-                                 self.running_var, False, 0.0, self.eps, cudnn)
         return y if y.shape == shape else y.reshape(shape)
 
 

@@ -194,3 +194,29 @@ def test_batchnorm_training_updates_moving_statistics(backend: str) -> None:
     np.testing.assert_allclose(w["batch_normalization/moving_variance"],
                                0.9 + 0.1 * x.var(0), rtol=1e-5)  # biased variance
 
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 3, 2)], ids=["features", "image"])
+def test_batchnorm_moving_statistics_follow_every_batch(backend: str,
+                                                         shape: tuple[int, ...]) -> None:
+    """Batches of 16, 16 and 1 samples: each updates the moving statistics with its own
+    (biased) variance over every axis but the channels, a batch of one with variance 0."""
+    layers: list[unidl.Layer] = [unidl.Input(shape), unidl.BatchNorm(momentum=0.8)]
+    spec = unidl.Sequential([*layers, unidl.Flatten(), unidl.Dense(1)])
+    require_spec(backend, spec, training=True)
+    require(backend, losses="mse", optimizers="SGD")
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(33, *shape)) * 2 + 1).astype(np.float32)
+    y = rng.normal(size=(33, 1)).astype(np.float32)
+    model = unidl.build(spec, backend=backend, seed=0, device="cpu")
+    model.compile("mse", unidl.SGD(lr=1e-3))
+    model.fit((x, y), epochs=1, batch_size=16, shuffle=False, verbose=0)
+    mean, var = np.zeros(shape[-1]), np.ones(shape[-1])
+    for batch in (x[:16], x[16:32], x[32:]):
+        rows = batch.reshape(-1, shape[-1]).astype(np.float64)
+        mean = 0.8 * mean + 0.2 * rows.mean(0)
+        var = 0.8 * var + 0.2 * rows.var(0)
+    w = model.get_weights()
+    np.testing.assert_allclose(w["batch_normalization/moving_mean"], mean, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(w["batch_normalization/moving_variance"], var, rtol=1e-5)
