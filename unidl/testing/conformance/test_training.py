@@ -201,8 +201,8 @@ def test_batchnorm_moving_statistics_follow_every_batch(backend: str,
                                                          shape: tuple[int, ...]) -> None:
     """Batches of 16, 16 and 1 samples: each updates the moving statistics with its own
     (biased) variance over every axis but the channels, a batch of one with variance 0."""
-    layers: list[unidl.Layer] = [unidl.Input(shape), unidl.BatchNorm(momentum=0.8)]
-    spec = unidl.Sequential([*layers, unidl.Flatten(), unidl.Dense(1)])
+    spec = unidl.Sequential([unidl.Input(shape), unidl.BatchNorm(momentum=0.8), unidl.Flatten(),
+                             unidl.Dense(1)])
     require_spec(backend, spec, training=True)
     require(backend, losses="mse", optimizers="SGD")
     rng = np.random.default_rng(1)
