@@ -318,6 +318,95 @@ def test_a_multi_input_multi_output_graph(backend: str, graph_spec: tuple[Any, P
     assert code == 1 and "has 2 outputs (kind, size); write them to an .npz" in err
 
 
+def _tabular_graph() -> Any:
+    """Seed 002's layout: integer columns through embeddings, numeric features beside them;
+    two outputs."""
+    city = unidl.Input((1,), dtype="int64", name="city")
+    color = unidl.Input((1,), dtype="int64", name="color")
+    numeric = unidl.Input((2,), name="numeric")
+    emb = [unidl.Flatten()(unidl.Embedding(n, 2)(i)) for n, i in ((5, city), (3, color))]
+    h = unidl.Dense(8, activation="relu", name="h")(unidl.Concatenate()([*emb, numeric]))
+    return unidl.Graph([city, color, numeric], [
+        unidl.Dense(3, activation="softmax", name="kind")(h), unidl.Dense(1, name="size")(h)])
+
+
+@pytest.fixture
+def tabular(tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """The spec file, and a CSV whose numeric columns sit between the categorical ones."""
+    if not hasattr(unidl, "Graph"):
+        pytest.skip("this unidl has no Graph spec")
+    rng = np.random.default_rng(1)
+    n = 60
+    cols = {"city": rng.integers(0, 5, n), "temp": rng.normal(size=n),
+            "color": rng.integers(0, 3, n), "humid": rng.normal(size=n),
+            "kind": rng.integers(0, 3, n), "size": rng.normal(size=n)}
+    data = _write_csv(tmp_path / "table.csv", list(cols), np.column_stack(list(cols.values())))
+    spec = tmp_path / "tabular.yaml"
+    spec.write_text(f"model:\n{textwrap.indent(_tabular_graph().to_yaml(), '  ')}"
+                    f"{GRAPH_TRAINING}")
+    return spec, data, cols
+
+
+@pytest.mark.unidl_requires(features=["graph"])
+def test_a_multi_input_graph_from_a_csv(backend: str, tabular: tuple[Path, Path, Any],
+                                        tmp_path: Path, run: Run) -> None:
+    """Inputs named after columns take them, the numeric input takes the rest (in header
+    order), --target names one column per output."""
+    spec, data, cols = tabular
+    out = tmp_path / "m"
+    code, stdout, err = run("fit", spec, "--data", data, "--target", "kind,size",
+                            "--backend", backend, "--quiet", "--out", out)
+    assert code == 0 and "kind_accuracy: " in stdout, err
+    code, stdout, _ = run("evaluate", out, "--data", data, "--target", "kind,size", "--json")
+    assert code == 0 and {"kind_loss", "size_loss", "size_mae"} <= set(json.loads(stdout))
+    code, stdout, _ = run("predict", out, "--data", data, "--target", "kind,size",
+                          "--out", tmp_path / "p.npz")
+    assert code == 0 and "outputs kind (60, 3), size (60, 1)" in stdout
+    x = {"city": cols["city"][:, None], "color": cols["color"][:, None],
+         "numeric": np.column_stack([cols["temp"], cols["humid"]]).astype(np.float32)}
+    expected = unidl.load(out, backend=backend, device="cpu").predict(x)
+    with np.load(tmp_path / "p.npz") as saved:
+        for name, want in zip(["kind", "size"], expected, strict=True):
+            np.testing.assert_allclose(saved[name], want, rtol=1e-5, atol=1e-6)
+
+
+def test_csv_columns_that_fit_no_input_are_clear_errors(tabular: tuple[Path, Path, Any],
+                                                        graph_spec: tuple[Any, Path],
+                                                        tmp_path: Path, run: Run) -> None:
+    spec, data, cols = tabular
+    out = tmp_path / "m"
+    text = data.read_text()
+    with_id = _write_csv(tmp_path / "id.csv", [*cols, "id"],
+                         np.column_stack([*cols.values(), np.arange(60)])).read_text()
+    cases = [
+        # one column too many for the input that takes the rest
+        (with_id, [],
+         "input 'numeric' takes 2 values (shape (2,)) per sample, the columns of table.csv "
+         "(columns city, temp, color, humid, id) left over by the other inputs, but 3 are "
+         "left (temp, humid, id)"),
+        # a column named after an input that takes several values
+        (text.replace("temp", "numeric", 1), [],
+         "input 'numeric' takes 2 values (shape (2,)) per sample, but table.csv"),
+        # a misspelt target in a list
+        (text, ["--target", "kind,sise"], "has no column 'sise'. Did you mean 'size'?"),
+        # fewer target columns than outputs
+        (text, ["--target", "kind"], "the model has 2 outputs (kind, size) but table.csv "
+         "gives 1 target column; name one per output, in this order, with --target"),
+    ]
+    for csv_text, flags, message in cases:
+        (tmp_path / "table.csv").write_text(csv_text)
+        code, _, err = run("fit", spec, "--data", tmp_path / "table.csv",
+                           *(flags or ["--target", "kind,size"]), "--out", out)
+        assert code == 1 and message in err, err
+    # two inputs of several values each: neither can be found by its name
+    _write_csv(tmp_path / "ab.csv", ["a0", "a1", "a2", "a3", "b0", "b1", "b2", "kind", "size"],
+               np.ones((4, 9)))
+    code, _, err = run("fit", graph_spec[1], "--data", tmp_path / "ab.csv", "--target",
+                       "kind,size", "--out", out)
+    assert code == 1 and "inputs 'a', 'b' are named after no column of ab.csv" in err, err
+    assert not out.exists()
+
+
 # -- errors: spec files point at the line ------------------------------------------------
 SPEC_ERRORS = {
     "unknown_layer": ("""\

@@ -68,7 +68,10 @@ DATA_HELP: Final = """\
 data files: .npz with arrays x and y (choose with --x-key/--y-key; a comma-separated list,
 e.g. --x-key a,b, gives a multi-input or multi-output model a dict of arrays keyed by
 name), or .csv with a header row and numeric columns, the target being the column named by
---target (default: the last one)."""
+--target (default: the last one; --target a,b for a multi-output model, in output order).
+A multi-input model takes a CSV too: each input named like a column takes that column, and
+one input may be named like none and take the remaining columns (seed 002's table: a
+column per categorical input, the numeric features for the numeric input)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -122,10 +125,12 @@ def _data_options(p: argparse.ArgumentParser, targets: bool = True) -> None:
         g.add_argument("--y-key", metavar="NAME", help="target array(s) in an .npz, "
                        "comma-separated for a multi-output model (default: y)")
         g.add_argument("--target", metavar="COL",
-                       help="target column of a CSV (default: the last column)")
+                       help="target column of a CSV (default: the last column); "
+                       "comma-separated, one per output in output order, for a "
+                       "multi-output model")
     else:
         g.add_argument("--target", metavar="COL",
-                       help="a CSV column to leave out, e.g. the target (default: none)")
+                       help="CSV column(s) to leave out, e.g. the target (default: none)")
 
 
 def _backend_options(p: argparse.ArgumentParser, what: str) -> None:

@@ -14,12 +14,27 @@ from typing import Any, TypeVar
 
 from .api import build, load
 from .cli_specfile import SpecFile, read_spec_file
-from .datafiles import DataFile, check_output, describe, read_data, write_predictions
-from .errors import BackendNotFoundError, ModelFormatError, ShapeMismatchError, SpecError
+from .datafiles import (
+    DataFile,
+    assign_columns,
+    check_output,
+    describe,
+    read_data,
+    write_predictions,
+)
+from .errors import (
+    BackendNotFoundError,
+    DataError,
+    ModelFormatError,
+    ShapeMismatchError,
+    SpecError,
+)
 from .heads import Head, output_names
 from .io import META_FILE
 from .model import Model
 from .registry import available_backends, backend_names
+from .spec.graph import Graph
+from .spec.serialize import ModelSpec
 from .spec.training import Optimizer, optimizer_from
 
 __all__ = ["backends", "convert", "evaluate", "fit", "predict", "summary"]
@@ -43,6 +58,25 @@ def _format(logs: dict[str, float]) -> str:
 def _read(args: argparse.Namespace, need_y: bool = True) -> DataFile:
     return read_data(args.data, need_y=need_y, x_key=args.x_key,
                      y_key=getattr(args, "y_key", None), target=args.target)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _for_model(data: DataFile, spec: ModelSpec) -> DataFile:
+    """A CSV's columns handed to a graph's inputs by name (see ``assign_columns``), after
+    checking it names a target column per output."""
+    outputs = output_names(spec)
+    n_targets = len(data.y) if isinstance(data.y, list) else 1
+    if data.columns and data.y is not None and n_targets != len(outputs):
+        raise DataError(f"the model has {_count(len(outputs), 'output')} "
+                        f"({', '.join(outputs)}) but {data.path.name} gives "
+                        f"{_count(n_targets, 'target column')}; name one per output, in "
+                        "this order, with --target COL1,COL2,...")
+    if not isinstance(spec, Graph):
+        return data
+    return assign_columns(data, [(i.layer_name, i.shape) for i in spec.input_layers])
 
 
 # -- backends ------------------------------------------------------------------------------
@@ -102,7 +136,7 @@ def fit(args: argparse.Namespace) -> int:
     doc.heads(args.loss, metrics)  # loss and metrics valid for every output, before any work
     optimizer = _optimizer(args, doc)
     epochs: int = _pick(args.epochs, cfg.epochs, 1)
-    data = _read(args)
+    data = _for_model(_read(args), doc.spec)
     out = _model_dir_for_writing(Path(args.out))
     seed = args.seed if args.seed is not None else cfg.seed
     model = build(doc.spec, _backend_name(args), seed=seed, device=args.device)
@@ -128,6 +162,7 @@ def _load(args: argparse.Namespace) -> Model:
 def evaluate(args: argparse.Namespace) -> int:
     data = _read(args)
     model = _load(args)
+    data = _for_model(data, model.spec)
     saved_loss = model.loss
     if args.loss is not None or args.metrics is not None:
         if args.loss is None and saved_loss is None:
@@ -153,6 +188,7 @@ def predict(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     data = _read(args, need_y=False)
     model = _load(args)
+    data = _for_model(data, model.spec)
     try:
         y_pred: Any = model.predict(data.x, batch_size=args.batch_size)
     except ShapeMismatchError as e:

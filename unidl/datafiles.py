@@ -6,8 +6,10 @@ Inputs:
   ``x_key="a,b"`` reads several arrays as a dict ``{"a": ..., "b": ...}``, the form a
   multi-input model takes (and ``y_key="c,d"`` for a multi-output model's targets).
 - ``.csv``: a header row naming the columns, then numeric rows. The target is the column
-  named ``target`` (default: the last column); every other column is a feature. A cell that
-  is not a number is an error naming the column and the line, never a silent NaN.
+  named ``target`` (default: the last column; ``target="a,b"`` names one target column per
+  output of a multi-output model, in output order); every other column is a feature. A cell
+  that is not a number is an error naming the column and the line, never a silent NaN.
+  For a model with several inputs, :func:`assign_columns` hands each input its columns.
 - ``.npy``: a single array of inputs (``x`` only, e.g. for predictions).
 
 Outputs (predictions): ``.npy``, ``.npz`` (array ``y_pred``; a multi-output model's outputs
@@ -32,12 +34,12 @@ import numpy.typing as npt
 
 from .errors import DataError, suggest
 
-__all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "Arrays", "DataFile", "check_output", "describe",
-           "read_data", "write_predictions"]
+__all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "Arrays", "DataFile", "assign_columns",
+           "check_output", "describe", "read_data", "write_predictions"]
 
 Array = npt.NDArray[Any]
-#: One array, or several keyed by input/output name.
-Arrays = Array | dict[str, Array]
+#: One array, or several keyed by input/output name (or, for targets, in output order).
+Arrays = Array | dict[str, Array] | list[Array]
 
 INPUT_SUFFIXES: Final = (".npz", ".csv", ".npy")
 OUTPUT_SUFFIXES: Final = (".npy", ".npz", ".csv")
@@ -51,10 +53,14 @@ class DataFile:
     path: Path
     x: Arrays
     y: Arrays | None
+    #: A CSV's feature column names, one per column of ``x`` (empty for other files).
+    columns: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         """The number of samples (of the first input, for several)."""
-        first = next(iter(self.x.values())) if isinstance(self.x, dict) else self.x
+        x = self.x
+        first = next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(
+            x, list) else x
         return len(first)
 
     def xy(self) -> tuple[Arrays, Arrays]:
@@ -132,27 +138,92 @@ def _keys(text: str) -> list[str]:
     return keys
 
 
+def _target_columns(path: Path, target: str | None, header: list[str]) -> list[str]:
+    """The target column name(s) ``--target`` gives: one name, or several separated by
+    commas (a header cell that itself holds a comma is taken whole)."""
+    if target is None:
+        return []
+    names = [target] if target in header else [t.strip() for t in target.split(",")]
+    for name in names:
+        if name not in header:
+            raise DataError(f"{path} has no column {name!r}.{suggest(name, header)} "
+                            f"Columns: {', '.join(header)}")
+    for name in names:
+        if header.count(name) > 1 or names.count(name) > 1:
+            raise DataError(f"{path}: the column name {name!r} appears more than once in "
+                            "the header or in --target; rename one")
+    return names
+
+
 def _read_csv(path: Path, target: str | None, need_y: bool) -> DataFile:
     header, rows, lines = _csv_rows(path)
-    if target is not None and target not in header:
-        raise DataError(f"{path} has no column {target!r}.{suggest(target, header)} "
-                        f"Columns: {', '.join(header)}")
-    if header.count(target or header[-1]) > 1:
-        raise DataError(f"{path}: the column name {target or header[-1]!r} appears more "
-                        "than once in the header; rename one")
-    y_col: int | None = None
-    if need_y:
-        if len(header) < 2:
-            raise DataError(f"{path} has a single column ({header[0]!r}); it needs feature "
-                            "columns and a target column")
-        y_col = header.index(target) if target is not None else len(header) - 1
-    elif target is not None:
-        y_col = header.index(target)
+    targets = _target_columns(path, target, header)
+    if need_y and not targets:
+        if header.count(header[-1]) > 1:
+            raise DataError(f"{path}: the column name {header[-1]!r} appears more than once "
+                            "in the header; rename one")
+        targets = [header[-1]]
+    if need_y and len(header) <= len(targets):
+        raise DataError(f"{path} has only the column(s) {', '.join(header)}; it needs "
+                        "feature columns and a target column")
     table = _numeric(path, header, rows, lines)
-    if y_col is None:
-        return DataFile(path, table, None)
-    x = np.delete(table, y_col, axis=1)
-    return DataFile(path, x, table[:, y_col] if need_y else None)
+    y_cols = [header.index(t) for t in targets]
+    features = [j for j in range(len(header)) if j not in y_cols]
+    columns = tuple(header[j] for j in features)
+    y: Arrays | None = None
+    if need_y:
+        y = table[:, y_cols[0]] if len(y_cols) == 1 else [table[:, j] for j in y_cols]
+    return DataFile(path, table[:, features], y, columns)
+
+
+def assign_columns(data: DataFile, inputs: Sequence[tuple[str, tuple[int, ...]]]) -> DataFile:
+    """A CSV's feature columns split among a multi-input model's ``inputs`` (name, per-sample
+    shape), as ``{name: array}``.
+
+    An input named like a column takes that column (it must hold one value per sample); at
+    most one input may be named like no column, and it takes every remaining column, in
+    header order. Seed 002's table fits: one column per categorical input, the numeric
+    features left for the numeric input. Other files, and single-input models, pass through.
+    """
+    if not data.columns or len(inputs) < 2 or not isinstance(data.x, np.ndarray):
+        return data
+    where = f"{data.path.name} (columns {', '.join(data.columns)})"
+    x: dict[str, Array] = {}
+    rest = list(inputs)
+    for name, shape in inputs:
+        if name in data.columns:
+            if int(np.prod(shape)) != 1:
+                raise DataError(
+                    f"input {name!r} takes {_values(shape)} per sample, but {where} has a "
+                    f"single column {name!r} for it. Rename that column, and let {name!r} "
+                    "take the columns no other input is named after")
+            x[name] = data.x[:, [data.columns.index(name)]].reshape(-1, *shape)
+            rest.remove((name, shape))
+    left = [j for j, c in enumerate(data.columns) if c not in x]
+    if len(rest) > 1:
+        raise DataError(
+            f"inputs {', '.join(repr(n) for n, _ in rest)} are named after no column of "
+            f"{where}. Name a column after each input that takes one value per sample; at "
+            "most one input may take the remaining columns. (Or use an .npz file with an "
+            "array per input and --x-key)")
+    if rest:
+        name, shape = rest[0]
+        if len(left) != int(np.prod(shape)):
+            taken = ", ".join(data.columns[j] for j in left) or "none"
+            raise DataError(
+                f"input {name!r} takes {_values(shape)} per sample, the columns of {where} "
+                f"left over by the other inputs, but {len(left)} are left ({taken})")
+        x[name] = data.x[:, left].reshape(-1, *shape)
+    elif left:
+        raise DataError(f"{where}: the column(s) {', '.join(data.columns[j] for j in left)} "
+                        "feed no input (each input is named after its column); drop them "
+                        "from the file")
+    return DataFile(data.path, {name: x[name] for name, _ in inputs}, data.y, data.columns)
+
+
+def _values(shape: tuple[int, ...]) -> str:
+    n = int(np.prod(shape))
+    return f"{n} value{'s' if n != 1 else ''} (shape {shape})"
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
