@@ -267,6 +267,36 @@ def test_int_input_feeds_embedding() -> None:
     _assert_close(_build(spec, w).predict(x, 4), forward(spec, w, x))
 
 
+def test_inference_frees_each_intermediate_after_its_last_use() -> None:
+    """A chain of 6 layers with a skip from the first to the last: while step k runs, only
+    the tensors later steps read are alive (the skip's source and the previous result)."""
+    import weakref
+
+    x = unidl.Input((4,), name="x")
+    first = unidl.Dense(8, activation="relu", name="first")(x)
+    h = first
+    for i in range(5):
+        h = unidl.Dense(8, name=f"d{i}")(h)
+    spec = unidl.Graph(x, unidl.Dense(2, name="out")(unidl.Add()([first, h])))
+    net = torch_module(spec)
+    results: list[weakref.ref[torch.Tensor]] = []
+    alive_at_call: list[int] = []
+
+    def recorded(call: Any) -> Any:
+        def step(*xs: torch.Tensor) -> torch.Tensor:
+            alive_at_call.append(sum(r() is not None for r in results))
+            y = call(*xs)
+            results.append(weakref.ref(y))
+            return y
+        return step
+
+    net._steps = [(recorded(call), ins) for call, ins in net._steps]
+    with torch.no_grad():
+        (out,) = net.pre(torch.ones(3, 4))
+    assert out.shape == (3, 2) and len(alive_at_call) == 8  # first, d0-d4, add, out
+    assert max(alive_at_call) <= 2, alive_at_call  # without freeing: up to 7
+
+
 @pytest.mark.parametrize("with_embedding", [False, True])
 def test_int_input_feeds_dense_as_float(with_embedding: bool) -> None:
     """An int32 Input read by Dense directly arrives as float32 (and, when an Embedding

@@ -178,6 +178,21 @@ class GraphNet(nn.Module):
                 slots[node.output] = self._emit(call if act is None else _then(call, act), ins)
         self._outputs = tuple(logits[n] if n in logits else slots[n] for n in spec.output_names)
         self.heads: tuple[Fn | None, ...] = tuple(heads.get(n) for n in spec.output_names)
+        self._release = self._last_uses()
+
+    def _last_uses(self) -> tuple[tuple[int, ...], ...]:
+        """Per step, the slots no later step reads (and no output is): ``pre`` drops them
+        there, so inference holds only the tensors still needed (in training autograd keeps
+        what backward needs either way)."""
+        last: dict[int, int] = {}
+        for step, (_, ins) in enumerate(self._steps):
+            for slot in ins:
+                last[slot] = step
+        release: list[list[int]] = [[] for _ in self._steps]
+        for slot, step in last.items():
+            if slot not in self._outputs:
+                release[step].append(slot)
+        return tuple(tuple(r) for r in release)
 
     def _emit(self, call: Call, ins: tuple[int, ...]) -> int:
         """Append a step; returns the slot its result will occupy."""
@@ -214,10 +229,12 @@ class GraphNet(nn.Module):
         return self
 
     def pre(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        env = list(xs)
-        for call, ins in self._steps:
+        env: list[torch.Tensor | None] = list(xs)
+        for (call, ins), release in zip(self._steps, self._release, strict=True):
             env.append(call(*[env[i] for i in ins]))
-        return tuple(env[i] for i in self._outputs)
+            for i in release:
+                env[i] = None
+        return tuple(env[i] for i in self._outputs)  # type: ignore[misc]
 
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(y if head is None else head(y)
