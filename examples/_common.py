@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
 
 import unidl
 
-__all__ = ["Row", "base_parser", "format_table", "note", "numbers", "positive_int",
-           "print_table", "select_backends", "verbosity", "warm_up"]
+__all__ = ["Row", "base_parser", "format_table", "load_data", "note", "numbers",
+           "positive_int", "print_table", "select_backends", "verbosity", "warm_up"]
 
 # TensorFlow (imported when the keras backend is first used) logs its start-up to stderr;
 # fewer lines keep the tables readable. A value the user has set wins.
@@ -81,6 +82,25 @@ def warm_up(spec: unidl.Sequential | unidl.Graph, backend: str, device: str) -> 
 def note(message: str) -> None:
     """A remark about the run (data source, fallbacks), printed before the results."""
     print(f"note: {message}")
+
+
+class _Noted(Protocol):
+    notes: list[str]
+
+
+D = TypeVar("D", bound=_Noted)
+
+
+def load_data(parser: argparse.ArgumentParser, load: Callable[[], D]) -> D:
+    """``load()``'s data, with its notes printed; a file that cannot be read ends the run
+    as a usage error naming it."""
+    try:
+        data = load()
+    except (OSError, ValueError) as e:
+        parser.error(str(e))
+    for line in data.notes:
+        note(line)
+    return data
 
 
 def _cell(value: float | str, fmt: str) -> str:

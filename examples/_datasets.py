@@ -12,6 +12,7 @@ what it dropped), so a fallback is never silent.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import math
@@ -22,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from _common import positive_int
 
 __all__ = [
     "IDX_DTYPES",
     "ImageData",
     "RegressionData",
+    "add_image_options",
     "find_idx_files",
     "linear_data",
     "load_images",
@@ -238,6 +241,16 @@ def read_mnist_npz(path: Path) -> ImageData:
             raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (has "
                              f"{', '.join(f.files)})")
         return _checked(f["x_train"], f["y_train"], f["x_test"], f["y_test"], str(path))
+
+
+def add_image_options(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--train-size`` and ``--batch-size``, shared by the MNIST examples."""
+    parser.add_argument("--data", type=Path, default=None,
+                        help="directory of MNIST IDX files, or an .npz (default: "
+                             "scikit-learn's 8x8 digits)")
+    parser.add_argument("--train-size", type=positive_int, default=None,
+                        help="train on the first N training images only (default: all)")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
 
 
 def load_images(path: Path | None, seed: int = 0) -> ImageData:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from _common import (
     base_parser,
-    note,
+    load_data,
     numbers,
     positive_int,
     print_table,
@@ -48,12 +48,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     args = parser.parse_args(argv)
     backends = select_backends(parser, args.backend)
 
-    try:
-        data = load_regression(args.csv, args.target)
-    except (OSError, ValueError) as e:
-        parser.error(str(e))
-    for line in data.notes:
-        note(line)
+    data = load_data(parser, lambda: load_regression(args.csv, args.target))
 
     # 60/20/20 train/validation/test; scaler statistics from the training split only.
     x_rest, x_test, y_rest, y_test = train_test_split(data.x, data.y, test_size=0.2,

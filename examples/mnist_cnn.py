@@ -15,40 +15,27 @@ Prints accuracy and macro F1 per backend, then the first backend's classificatio
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from _common import (
     base_parser,
-    note,
+    load_data,
     numbers,
-    positive_int,
     print_table,
     select_backends,
     verbosity,
     warm_up,
 )
-from _datasets import load_images
+from _datasets import add_image_options, load_images
 
 import unidl
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = base_parser(__doc__, epochs=8)
-    parser.add_argument("--data", type=Path, default=None,
-                        help="directory of MNIST IDX files, or an .npz (default: "
-                             "scikit-learn's 8x8 digits)")
-    parser.add_argument("--train-size", type=positive_int, default=None,
-                        help="train on the first N training images only (default: all)")
-    parser.add_argument("--batch-size", type=positive_int, default=32)
+    add_image_options(parser)
     args = parser.parse_args(argv)
     backends = select_backends(parser, args.backend)
-
-    try:
-        data = load_images(args.data, seed=args.seed)
-    except (OSError, ValueError) as e:
-        parser.error(str(e))
-    for line in data.notes:
-        note(line)
+    data = load_data(parser, lambda: load_images(args.data, seed=args.seed))
     # Add the channel axis: (N, H, W) -> (N, H, W, 1).
     x_train = data.x_train[:args.train_size, :, :, None]
     y_train = data.y_train[:args.train_size]

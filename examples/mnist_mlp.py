@@ -15,41 +15,28 @@ masks are drawn by each framework, so the rows differ slightly.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 from _common import (
     base_parser,
-    note,
+    load_data,
     numbers,
-    positive_int,
     print_table,
     select_backends,
     verbosity,
     warm_up,
 )
-from _datasets import load_images
+from _datasets import add_image_options, load_images
 
 import unidl
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = base_parser(__doc__, epochs=10)
-    parser.add_argument("--data", type=Path, default=None,
-                        help="directory of MNIST IDX files, or an .npz (default: "
-                             "scikit-learn's 8x8 digits)")
-    parser.add_argument("--train-size", type=positive_int, default=None,
-                        help="train on the first N training images only (default: all)")
-    parser.add_argument("--batch-size", type=positive_int, default=32)
+    add_image_options(parser)
     args = parser.parse_args(argv)
     backends = select_backends(parser, args.backend)
-
-    try:
-        data = load_images(args.data, seed=args.seed)
-    except (OSError, ValueError) as e:
-        parser.error(str(e))
-    for line in data.notes:
-        note(line)
+    data = load_data(parser, lambda: load_images(args.data, seed=args.seed))
     x_train, y_train = data.x_train[:args.train_size], data.y_train[:args.train_size]
     k = data.classes
     one_hot = np.eye(k, dtype=np.float32)  # one-hot labels: y = np.eye(10)[y]
