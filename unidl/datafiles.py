@@ -59,9 +59,11 @@ class DataFile:
     def __len__(self) -> int:
         """The number of samples (of the first input, for several)."""
         x = self.x
-        first = next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(
-            x, list) else x
-        return len(first)
+        if isinstance(x, dict):
+            x = next(iter(x.values()))
+        elif isinstance(x, list):
+            x = x[0]
+        return len(x)
 
     def xy(self) -> tuple[Arrays, Arrays]:
         assert self.y is not None

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from unidl.backend import EpochResult, OutputLoss, Outputs, TrainingSetup, Weights
 from unidl.data import ArrayData, EpochPlan, SampleSource
 from unidl.errors import DataError, NotSupportedError, SpecError
+from unidl.heads import FUSABLE
 from unidl.spec import Graph
 from unidl.spec.layers import Shape
 from unidl.spec.serialize import ModelSpec
@@ -34,12 +35,6 @@ from .training import Compiled, Trainer, padded_batches
 __all__ = ["KerasModel"]
 
 _RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU"})
-
-# Fused cross-entropies the core may request through ``OutputLoss.logits_loss``.
-_FUSABLE = {
-    "softmax": ("categorical_crossentropy", "sparse_categorical_crossentropy"),
-    "sigmoid": ("binary_crossentropy",),
-}
 
 Arrays = tuple[npt.NDArray[Any], ...]
 
@@ -130,7 +125,8 @@ class KerasModel:
                             f"model with {len(self._output_shapes)} outputs",
                             "TrainingSetup.outputs")
         for k, (out, final) in enumerate(zip(outputs, self._activations, strict=True)):
-            if out.logits_loss and out.loss.name not in _FUSABLE.get(final, ()):
+            # the fused cross-entropies the core may request (OutputLoss.logits_loss)
+            if out.logits_loss and FUSABLE.get(out.loss.name) != final:
                 where = f" of output {k}" if self._is_graph else ""
                 raise NotSupportedError(
                     f"logits_loss asks for {out.loss.name} on the pre-activation{where} of "
