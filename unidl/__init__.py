@@ -1,5 +1,6 @@
 """unidl: one model description, any deep-learning framework."""
 
+from ._version import __version__
 from .api import build, evaluate, fit, load, predict, save
 from .callbacks import (
     Callback,
@@ -72,8 +73,6 @@ from .spec import (
     SimpleRNN,
     Subtract,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GRU",

@@ -14,7 +14,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from . import __version__, cli_commands
+from . import cli_commands
+from ._version import __version__
 from .errors import UnidlError
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

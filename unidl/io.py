@@ -91,7 +91,7 @@ def _heads_config(heads: tuple[Head, ...], graph: bool) -> dict[str, Any]:
 def save_model(model: Model, path: Path) -> Path:
     from safetensors.numpy import save_file
 
-    from . import __version__
+    from ._version import __version__
 
     path = path.absolute()
     if path.exists() and not _is_model_dir(path):
