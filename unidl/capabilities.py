@@ -14,14 +14,19 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .errors import NotSupportedError
-from .spec.activations import ACTIVATIONS
-from .spec.catalog import LAYER_TYPES
 from .spec.graph import Graph
-from .spec.layers import Activation as ActivationLayer
-from .spec.layers import Conv2D, Dense, Layer
-from .spec.layers_1d import Conv1D
+from .spec.kinds import (
+    ACTIVATION_KINDS,
+    LAYER_KINDS,
+    LOSS_KINDS,
+    OPTIMIZER_KINDS,
+    Family,
+    implemented,
+)
+from .spec.layers import Layer
+from .spec.losses import Loss
+from .spec.optimizers import Optimizer
 from .spec.serialize import ModelSpec
-from .spec.training import LOSSES, OPTIMIZER_TYPES, Loss, Optimizer
 
 __all__ = [
     "DEVICE_KINDS",
@@ -51,13 +56,16 @@ def _frozen(values: Iterable[str]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """The declared feature set of a backend (defaults: everything the core defines)."""
+    """The declared feature set of a backend (defaults: every built-in kind the core
+    defines; :meth:`from_builders` derives the kinds from the builders a backend
+    registered, custom kinds included)."""
 
-    layers: frozenset[str] = field(default_factory=lambda: _frozen(LAYER_TYPES))
-    activations: frozenset[str] = field(default_factory=lambda: _frozen(ACTIVATIONS))
-    losses: frozenset[str] = field(default_factory=lambda: _frozen(LOSSES))
+    layers: frozenset[str] = field(default_factory=lambda: _frozen(LAYER_KINDS.builtins()))
+    activations: frozenset[str] = field(
+        default_factory=lambda: _frozen(ACTIVATION_KINDS.builtins()))
+    losses: frozenset[str] = field(default_factory=lambda: _frozen(LOSS_KINDS.builtins()))
     optimizers: frozenset[str] = field(
-        default_factory=lambda: _frozen(cls.kind for cls in OPTIMIZER_TYPES.values()))
+        default_factory=lambda: _frozen(OPTIMIZER_KINDS.builtins()))
     device_kinds: frozenset[str] = field(default_factory=lambda: _frozen(DEVICE_KINDS))
     features: frozenset[str] = field(default_factory=lambda: _frozen(FEATURES))
 
@@ -66,13 +74,22 @@ class Capabilities:
                      "features"):
             object.__setattr__(self, name, frozenset(getattr(self, name)))
 
+    @classmethod
+    def from_builders(cls, backend: str, *, features: Iterable[str] = FEATURES,
+                      device_kinds: Iterable[str] = DEVICE_KINDS) -> Capabilities:
+        """The kinds ``backend`` registered builders for (read when called, so kinds
+        registered later count), with the given features and device kinds."""
+        def kinds(family: Family) -> frozenset[str]:
+            return implemented(family, backend)
+        return cls(kinds("layer"), kinds("activation"), kinds("loss"), kinds("optimizer"),
+                   _frozen(device_kinds), _frozen(features))
+
     def missing_for_layer(self, layer: Layer) -> str | None:
         """The first unsupported thing a layer needs, described, or None."""
         if layer.kind not in self.layers:
             return f"layer {layer.kind}"
-        if isinstance(layer, (Dense, Conv1D, Conv2D, ActivationLayer)) and \
-                layer.activation not in self.activations:
-            return f"activation {layer.activation!r}"
+        if layer.final_activation not in self.activations:
+            return f"activation {layer.final_activation!r}"
         return None
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "SpecError",
     "UnidlError",
     "UnknownNameError",
+    "UnregisteredKindError",
     "suggest",
 ]
 
@@ -65,6 +66,21 @@ class UnknownNameError(SpecError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message otherwise
         return str(self.args[0])
+
+
+class UnregisteredKindError(SpecError):
+    """A saved model uses a custom kind (layer, activation, loss) that no module in this
+    process has registered. The module that registered it is named, never imported: loading
+    a file runs no code from it."""
+
+    def __init__(self, family: str, kind: str, module: str, path: str = "") -> None:
+        self.family = family
+        self.kind = kind
+        self.module = module
+        super().__init__(
+            f"{family} kind {kind[:80]!r} is not registered in this process; it was "
+            f"registered by module {module[:120]!r} when the model was saved. Import that "
+            f"module (or the one that defines {kind[:80]!r}) before loading", path)
 
 
 class DataError(UnidlError, ValueError):

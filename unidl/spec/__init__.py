@@ -1,58 +1,91 @@
-"""The model description: pure, frozen, validated, JSON/YAML round-trip."""
+"""The model description: pure, frozen, validated, JSON/YAML round-trip.
 
-from .activations import ACTIVATIONS
-from .catalog import LAYER_TYPES
-from .graph import Graph, GraphNode, SymbolicTensor
+Every kind (layer, activation, loss, optimizer) is registered in :mod:`unidl.spec.kinds`;
+importing this package registers the built-in ones.
+"""
+
+from .activations import ACTIVATIONS, register_activation
+from .graph import Graph, GraphNode
+from .kinds import (
+    ACTIVATION_KINDS,
+    LAYER_KINDS,
+    LOSS_KINDS,
+    OPTIMIZER_KINDS,
+    ActivationKind,
+    LossKind,
+    builder_for,
+    implemented,
+    register_builder,
+)
 from .layers import (
+    GRU,
+    LSTM,
     Activation,
+    Add,
+    Average,
+    AvgPool1D,
     AvgPool2D,
     BatchNorm,
+    Concatenate,
+    Conv1D,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
-    Input,
-    Layer,
-    MaxPool2D,
-    ParamInfo,
-    Shape,
-)
-from .layers_1d import (
-    AvgPool1D,
-    Conv1D,
     GlobalAvgPool1D,
     GlobalAvgPool2D,
     GlobalMaxPool1D,
     GlobalMaxPool2D,
+    Input,
+    Layer,
+    LayerNorm,
     MaxPool1D,
+    MaxPool2D,
+    Merge,
+    Multiply,
+    ParamInfo,
+    Permute,
+    Reshape,
+    Shape,
+    SimpleRNN,
+    Subtract,
+    SymbolicTensor,
+    register_layer,
 )
-from .layers_shape import Embedding, LayerNorm, Permute, Reshape
-from .merge import Add, Average, Concatenate, Merge, Multiply, Subtract
+from .losses import LOSSES, Loss, loss_from, register_loss
 from .model import LayerShapes, Sequential
-from .recurrent import GRU, LSTM, SimpleRNN
-from .serialize import ModelSpec, from_dict, from_json, from_yaml
-from .training import (
-    LOSSES,
+from .optimizers import (
+    OPTIMIZER_TYPES,
     SGD,
     Adadelta,
     Adagrad,
     Adam,
     AdamW,
-    Loss,
     Optimizer,
     RMSprop,
-    loss_from,
     optimizer_from,
+    register_optimizer,
 )
+from .serialize import ModelSpec, from_dict, from_json, from_yaml
+
+#: Every registered layer class by kind (the ``"class"`` of a layer in a spec file).
+LAYER_TYPES = LAYER_KINDS
 
 __all__ = [
     "ACTIVATIONS",
+    "ACTIVATION_KINDS",
     "GRU",
+    "LAYER_KINDS",
     "LAYER_TYPES",
     "LOSSES",
+    "LOSS_KINDS",
     "LSTM",
+    "OPTIMIZER_KINDS",
+    "OPTIMIZER_TYPES",
     "SGD",
     "Activation",
+    "ActivationKind",
     "Adadelta",
     "Adagrad",
     "Adam",
@@ -80,6 +113,7 @@ __all__ = [
     "LayerNorm",
     "LayerShapes",
     "Loss",
+    "LossKind",
     "MaxPool1D",
     "MaxPool2D",
     "Merge",
@@ -95,9 +129,16 @@ __all__ = [
     "SimpleRNN",
     "Subtract",
     "SymbolicTensor",
+    "builder_for",
     "from_dict",
     "from_json",
     "from_yaml",
+    "implemented",
     "loss_from",
     "optimizer_from",
+    "register_activation",
+    "register_builder",
+    "register_layer",
+    "register_loss",
+    "register_optimizer",
 ]

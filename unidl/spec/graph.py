@@ -21,7 +21,7 @@ as float32.
 
 from __future__ import annotations
 
-import itertools
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,98 +29,17 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SpecError
-from .layers import Activation, Conv2D, Dense, Input, Layer, ParamInfo, Shape
-from .layers_1d import Conv1D
-from .layers_shape import Embedding
-from .merge import Merge
+from .config import custom_kinds, spec_header
+from .layers import Input, Layer, Merge, ParamInfo, Shape, SymbolicTensor
+from .layers.base import as_tensor
 from .naming import assign_names
 from .summary import format_summary
 
-__all__ = ["Graph", "GraphNode", "SymbolicTensor", "call_layer"]
-
-_SEQ = itertools.count()
-
-
-@dataclass(frozen=True, eq=False)
-class SymbolicTensor:
-    """The (not yet computed) output of a layer call: its per-sample shape and dtype.
-
-    ``seq`` orders creation: a tensor is always made after its inputs, so sorting by
-    ``seq`` is a topological order, and a shared layer's calls keep the order they were
-    written in.
-    """
-
-    layer: Layer
-    inputs: tuple[SymbolicTensor, ...]
-    shape: Shape
-    dtype: str = "float32"
-    seq: int = field(default_factory=lambda: next(_SEQ))
-
-    def __repr__(self) -> str:
-        name = getattr(self.layer, "name", None)
-        label = f"{self.layer.kind} {name!r}" if name else self.layer.kind
-        return f"<SymbolicTensor from {label}, shape {(None, *self.shape)}, {self.dtype}>"
-
-
-def _input_tensor(layer: Input) -> SymbolicTensor:
-    """The one tensor of an Input object (kept on it, so an Input used twice is one graph
-    input, and it lives exactly as long as the Input)."""
-    tensor: SymbolicTensor | None = layer.__dict__.get("_tensor")
-    if tensor is None:
-        tensor = SymbolicTensor(layer, (), layer.shape, layer.dtype)
-        object.__setattr__(layer, "_tensor", tensor)  # not a field: eq/config ignore it
-    return tensor
-
-
-def _as_tensor(value: object, where: str) -> SymbolicTensor:
-    if isinstance(value, SymbolicTensor):
-        return value
-    if isinstance(value, Input):
-        return _input_tensor(value)
-    hint = ""
-    if isinstance(value, Layer):
-        hint = f"; call it on a tensor first, e.g. {value.kind}(...)(x)"
-    elif hasattr(value, "shape"):
-        hint = "; layers are called on symbolic tensors (unidl.Input or a layer's output), " \
-               "not on data"
-    raise SpecError(f"expected a symbolic tensor (unidl.Input or a layer's output), got "
-                    f"{type(value).__name__}{hint}", where)
+__all__ = ["Graph", "GraphNode", "SymbolicTensor"]
 
 
 def _fmt(shape: Shape) -> str:
     return str((None, *shape))
-
-
-def call_layer(layer: Layer, inputs: object) -> SymbolicTensor:
-    """``layer(inputs)``: validate the call and infer the output's shape."""
-    where = f"{layer.kind}({getattr(layer, 'name', None) or ''})"
-    if isinstance(layer, Input):
-        raise SpecError("an Input is not called; use it directly as a tensor, e.g. "
-                        "unidl.Dense(8)(unidl.Input((4,)))", where)
-    if isinstance(layer, Merge):
-        if not isinstance(inputs, (list, tuple)):
-            raise SpecError(f"takes a list of tensors, e.g. unidl.{layer.kind}()([a, b])",
-                            where)
-        tensors = tuple(_as_tensor(t, f"{where} input {i}") for i, t in enumerate(inputs))
-        try:
-            shape = layer.merge_shape(tuple(t.shape for t in tensors))
-        except SpecError as e:
-            raise SpecError(e.message, where) from None
-        return SymbolicTensor(layer, tensors, shape)
-    if isinstance(inputs, (list, tuple)):
-        if len(inputs) != 1:
-            raise SpecError(f"takes one tensor, got a list of {len(inputs)}; join several "
-                            "with unidl.Concatenate()([...]) first", where)
-        inputs = inputs[0]
-    tensor = _as_tensor(inputs, where)
-    if isinstance(layer, Embedding) and not tensor.dtype.startswith("int"):
-        raise SpecError("takes integer indices: feed it unidl.Input(shape, dtype='int64') "
-                        f"(got a {tensor.dtype} tensor)", where)
-    try:
-        shape = layer.output_shape(tensor.shape)
-    except SpecError as e:
-        raise SpecError(f"{e.message} (called on {_fmt(tensor.shape)})", where) from None
-    return SymbolicTensor(layer, (tensor,), shape)
 
 
 @dataclass(frozen=True)
@@ -179,9 +98,9 @@ class Graph:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SpecError(f"must be a non-empty string, got {self.name!r}", "Graph.name")
-        ins = [_as_tensor(v, f"Graph.inputs[{i}]")
+        ins = [as_tensor(v, f"Graph.inputs[{i}]")
                for i, v in enumerate(_tensor_list(self.inputs, "Graph.inputs"))]
-        outs = [_as_tensor(v, f"Graph.outputs[{i}]")
+        outs = [as_tensor(v, f"Graph.outputs[{i}]")
                 for i, v in enumerate(_tensor_list(self.outputs, "Graph.outputs"))]
         for i, t in enumerate(ins):
             if not isinstance(t.layer, Input):
@@ -273,7 +192,7 @@ class Graph:
     def output_activations(self) -> tuple[str, ...]:
         """The activation each output ends with (``"linear"`` if none)."""
         makers = {n.output: n.layer for n in self.nodes}
-        return tuple(_final_activation(makers[name]) for name in self.output_names)
+        return tuple(makers[name].final_activation for name in self.output_names)
 
     @cached_property
     def params(self) -> dict[str, ParamInfo]:
@@ -316,18 +235,23 @@ class Graph:
                               self.count_params(trainable_only=True),
                               f"Outputs: {', '.join(self.output_names)}")
 
-    # -- serialisation (see unidl.spec.serialize) -------------------------------------
+    # -- serialisation (read back with unidl.spec.from_dict / from_json / from_yaml) -----
     def to_dict(self) -> dict[str, Any]:
-        from .serialize import model_to_dict
-        return model_to_dict(self)
+        return {**spec_header("Graph", self.name),
+                "layers": [layer.to_config() for layer in self.layers],
+                "nodes": [{"layer": n.layer.layer_name, "inputs": list(n.inputs)}
+                          for n in self.nodes],
+                "inputs": list(self.input_names),
+                "outputs": list(self.output_names),
+                **custom_kinds(self.layers)}
 
     def to_json(self, indent: int | None = 2) -> str:
-        from .serialize import to_json
-        return to_json(self, indent)
+        return json.dumps(self.to_dict(), indent=indent)
 
     def to_yaml(self) -> str:
-        from .serialize import to_yaml
-        return to_yaml(self)
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _label(t: SymbolicTensor) -> str:
@@ -335,7 +259,3 @@ def _label(t: SymbolicTensor) -> str:
     return repr(name) if name else "(unnamed)"
 
 
-def _final_activation(layer: Layer) -> str:
-    if isinstance(layer, (Dense, Conv1D, Conv2D, Activation)):
-        return str(layer.activation)
-    return "linear"

@@ -14,8 +14,7 @@ from typing import Any
 
 from ..errors import SpecError, UnknownNameError
 from .graph import Graph, SymbolicTensor
-from .layers import Input, Layer
-from .merge import Merge
+from .layers import Input, Layer, Merge
 
 __all__ = ["graph_from_dict"]
 

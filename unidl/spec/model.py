@@ -7,6 +7,7 @@ the canonical parameter list. A backend never re-derives these.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,10 +15,8 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SpecError
-from .layers import Activation, Conv2D, Dense, Input, Layer, ParamInfo, Shape
-from .layers_1d import Conv1D
-from .layers_shape import Embedding
-from .merge import Merge
+from .config import custom_kinds, spec_header
+from .layers import Input, Layer, Merge, ParamInfo, Shape
 from .naming import assign_names
 from .summary import format_summary
 
@@ -70,9 +69,9 @@ class Sequential:
                 raise SpecError("Input may only be the first layer of a Sequential",
                                 f"Sequential.layers[{i}]")
         for i, layer in enumerate(layers):
-            if isinstance(layer, Embedding) and (
+            if layer.takes_integers and (
                     i != 1 or not layers[0].dtype.startswith("int")):
-                raise SpecError("Embedding takes integer indices: put it right after "
+                raise SpecError(f"{layer.kind} takes integer indices: put it right after "
                                 "unidl.Input(shape, dtype='int64')", f"Sequential.layers[{i}]")
         object.__setattr__(self, "layers", assign_names(layers, "Sequential.layers"))
         _ = self.layer_shapes  # infer shapes now so a bad spec fails at construction
@@ -124,10 +123,7 @@ class Sequential:
     @property
     def final_activation(self) -> str:
         """The activation the model ends with (``"linear"`` if none)."""
-        last = self.layers[-1]
-        if isinstance(last, (Dense, Conv1D, Conv2D, Activation)):
-            return str(last.activation)
-        return "linear"
+        return self.layers[-1].final_activation
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
@@ -145,18 +141,19 @@ class Sequential:
         return format_summary(self.name, ("Layer (type)", "Output shape", "Param #"), rows,
                               self.count_params(), self.count_params(trainable_only=True))
 
-    # -- serialisation (see unidl.spec.serialize) -------------------------------------
+    # -- serialisation (read back with unidl.spec.from_dict / from_json / from_yaml) -----
     def to_dict(self) -> dict[str, Any]:
-        from .serialize import model_to_dict
-        return model_to_dict(self)
+        return {**spec_header("Sequential", self.name),
+                "layers": [layer.to_config() for layer in self.layers],
+                **custom_kinds(self.layers)}
 
     def to_json(self, indent: int | None = 2) -> str:
-        from .serialize import to_json
-        return to_json(self, indent)
+        return json.dumps(self.to_dict(), indent=indent)
 
     def to_yaml(self) -> str:
-        from .serialize import to_yaml
-        return to_yaml(self)
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _fmt(shape: Shape) -> str:

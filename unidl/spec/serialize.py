@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any
 
 from ..errors import SpecError, UnknownNameError
-from .catalog import LAYER_TYPES
+from .config import SPEC_FORMAT, check_custom_kinds
 from .graph import Graph
 from .graph_config import graph_from_dict
+from .kinds import LAYER_KINDS
 from .layers import Layer
 from .model import Sequential
 
@@ -24,18 +25,14 @@ __all__ = [
     "to_yaml",
 ]
 
-#: Bumped when a spec written by this version cannot be read by older ones.
-SPEC_FORMAT: Final = 1
-
-
 def layer_from_config(config: object, path: str) -> Layer:
     if not isinstance(config, dict):
         raise SpecError(f"must be a mapping with a 'class' key, got {config!r}", path)
     config = dict(config)
     kind = config.pop("class", None)
-    if not isinstance(kind, str) or kind not in LAYER_TYPES:
-        raise UnknownNameError("layer", str(kind), LAYER_TYPES, f"{path}.class")
-    cls = LAYER_TYPES[kind]
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
+        raise UnknownNameError("layer", f"{kind!s:.80}", LAYER_KINDS, f"{path}.class")
+    cls = LAYER_KINDS[kind]
     for key in ("shape", "target_shape", "dims"):
         if isinstance(config.get(key), list):
             config[key] = tuple(config[key])
@@ -51,23 +48,7 @@ ModelSpec = Sequential | Graph
 
 
 def model_to_dict(model: ModelSpec) -> dict[str, Any]:
-    if isinstance(model, Graph):
-        return {
-            "unidl_spec": SPEC_FORMAT,
-            "class": "Graph",
-            "name": model.name,
-            "layers": [layer.to_config() for layer in model.layers],
-            "nodes": [{"layer": n.layer.layer_name, "inputs": list(n.inputs)}
-                      for n in model.nodes],
-            "inputs": list(model.input_names),
-            "outputs": list(model.output_names),
-        }
-    return {
-        "unidl_spec": SPEC_FORMAT,
-        "class": "Sequential",
-        "name": model.name,
-        "layers": [layer.to_config() for layer in model.layers],
-    }
+    return model.to_dict()
 
 
 def from_dict(data: object) -> ModelSpec:
@@ -78,6 +59,7 @@ def from_dict(data: object) -> ModelSpec:
     if not isinstance(version, int) or version > SPEC_FORMAT:
         raise SpecError(f"spec format {version!r} is newer than this unidl understands "
                         f"({SPEC_FORMAT}); upgrade unidl", "spec.unidl_spec")
+    check_custom_kinds(data.get("custom_kinds"))
     kind = data.get("class", "Sequential")
     if kind not in ("Sequential", "Graph"):
         raise UnknownNameError("model class", str(kind), ("Graph", "Sequential"), "spec.class")
@@ -91,7 +73,7 @@ def from_dict(data: object) -> ModelSpec:
 
 
 def to_json(model: ModelSpec, indent: int | None = 2) -> str:
-    return json.dumps(model_to_dict(model), indent=indent)
+    return model.to_json(indent)
 
 
 def from_json(text: str) -> ModelSpec:
@@ -104,9 +86,7 @@ def from_json(text: str) -> ModelSpec:
 
 
 def to_yaml(model: ModelSpec) -> str:
-    import yaml
-
-    return str(yaml.safe_dump(model_to_dict(model), sort_keys=False))
+    return model.to_yaml()
 
 
 def from_yaml(text: str) -> ModelSpec:

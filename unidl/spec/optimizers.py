@@ -1,4 +1,4 @@
-"""Loss and optimizer specs. Each hyper-parameter has exactly one meaning, written here.
+"""Optimizer specs. Each hyper-parameter has exactly one meaning, written here.
 
 Frameworks disagree on defaults and even formulas (Adam's epsilon placement, RMSprop's
 rho, BatchNorm's momentum). unidl fixes one definition per optimizer, documented in the
@@ -10,86 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
-from ..errors import SpecError, UnknownNameError
+from ..errors import SpecError
+from .kinds import OPTIMIZER_KINDS, Family
 
 __all__ = [
-    "CROSS_ENTROPY_LOSSES",
-    "LOSSES",
     "OPTIMIZER_TYPES",
     "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
-    "Loss",
     "Optimizer",
     "RMSprop",
-    "loss_from",
     "optimizer_from",
+    "register_optimizer",
 ]
-
-LOSSES: Final = (
-    "mse",
-    "mae",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-)
-CROSS_ENTROPY_LOSSES: Final = LOSSES[3:]
-_LOSS_ALIASES: Final = {
-    "mean_squared_error": "mse",
-    "mean_absolute_error": "mae",
-    "huber_loss": "huber",
-    "bce": "binary_crossentropy",
-    "crossentropy": "categorical_crossentropy",
-}
-
-
-@dataclass(frozen=True)
-class Loss:
-    """A loss, averaged over the samples of a batch.
-
-    - ``mse``/``mae``: mean over every output element of (y - p)^2 / |y - p|.
-    - ``huber``: 0.5 e^2 if |e| <= delta else delta (|e| - 0.5 delta), mean over elements.
-    - ``binary_crossentropy``: mean over elements of -(y log p + (1-y) log(1-p)); with
-      ``from_logits=True`` the model outputs logits and p = sigmoid(logit).
-    - ``categorical_crossentropy``: -sum_k y_k log p_k per sample (one-hot or soft y).
-    - ``sparse_categorical_crossentropy``: -log p_y per sample, y a class index.
-
-    When the model ends in softmax (sigmoid) and ``from_logits`` is False, backends compute
-    the cross-entropy from the pre-activation logits, so it is exact and never log(0).
-    """
-
-    name: str
-    from_logits: bool = False
-    delta: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str):
-            raise UnknownNameError("loss", repr(self.name), LOSSES, "loss")
-        name = _LOSS_ALIASES.get(self.name.lower(), self.name.lower())
-        if name not in LOSSES:
-            raise UnknownNameError("loss", self.name, LOSSES, "loss")
-        object.__setattr__(self, "name", name)
-        if not isinstance(self.from_logits, bool):
-            raise SpecError(f"must be True or False, got {self.from_logits!r}",
-                            "loss.from_logits")
-        if self.from_logits and name not in CROSS_ENTROPY_LOSSES:
-            raise SpecError(f"from_logits only applies to cross-entropy losses, not {name!r}",
-                            "loss.from_logits")
-        if not isinstance(self.delta, (int, float)) or self.delta <= 0:
-            raise SpecError(f"must be > 0, got {self.delta!r}", "loss.delta")
-
-    @property
-    def is_cross_entropy(self) -> bool:
-        return self.name in CROSS_ENTROPY_LOSSES
-
-    def to_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
 class _Clipping:
@@ -111,6 +48,7 @@ class Optimizer(_Clipping):
 
     lr: float = 1e-3
     kind: ClassVar[str] = "Optimizer"
+    kind_family: ClassVar[Family] = "optimizer"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -158,6 +96,20 @@ class Optimizer(_Clipping):
         return {"class": self.kind, **dataclasses.asdict(self)}
 
 
+O = TypeVar("O", bound=type[Optimizer])
+
+
+def register_optimizer(cls: O) -> O:
+    """Class decorator: make ``cls`` (a frozen dataclass subclass of :class:`Optimizer`
+    with its own ``kind``) an optimizer known by that name (case-insensitive)."""
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)) or "kind" not in vars(cls):
+        raise SpecError(f"register_optimizer takes a subclass of unidl.Optimizer that sets "
+                        f"kind, got {cls!r:.80}", "register_optimizer")
+    OPTIMIZER_KINDS.add(cls.kind, cls, cls.__module__)
+    return cls
+
+
+@register_optimizer
 @dataclass(frozen=True)
 class SGD(Optimizer):
     """Stochastic gradient descent, torch's momentum form.
@@ -177,6 +129,7 @@ class SGD(Optimizer):
             raise SpecError("nesterov=True needs momentum > 0", "SGD.nesterov")
 
 
+@register_optimizer
 @dataclass(frozen=True)
 class Adam(Optimizer):
     """Adam (Kingma & Ba): bias-corrected moments, ``p -= lr * m^ / (sqrt(v^) + epsilon)``.
@@ -198,6 +151,7 @@ class Adam(Optimizer):
         self._positive("epsilon")
 
 
+@register_optimizer
 @dataclass(frozen=True)
 class AdamW(Adam):
     """Adam with decoupled weight decay: ``p -= lr * weight_decay * p`` before the Adam step."""
@@ -210,6 +164,7 @@ class AdamW(Adam):
         self._positive("weight_decay", allow_zero=True)
 
 
+@register_optimizer
 @dataclass(frozen=True)
 class RMSprop(Optimizer):
     """RMSprop: ``v = rho v + (1 - rho) g^2``; ``p -= lr * g / (sqrt(v) + epsilon)``.
@@ -232,6 +187,7 @@ class RMSprop(Optimizer):
         self._positive("epsilon")
 
 
+@register_optimizer
 @dataclass(frozen=True)
 class Adagrad(Optimizer):
     """Adagrad: ``s += g^2``; ``p -= lr * g / (sqrt(s) + epsilon)``, s starts at
@@ -247,6 +203,7 @@ class Adagrad(Optimizer):
         self._positive("epsilon")
 
 
+@register_optimizer
 @dataclass(frozen=True)
 class Adadelta(Optimizer):
     """Adadelta (Zeiler): ``v = rho v + (1-rho) g^2``;
@@ -263,9 +220,8 @@ class Adadelta(Optimizer):
         self._positive("epsilon")
 
 
-OPTIMIZER_TYPES: Final[dict[str, type[Optimizer]]] = {
-    cls.kind.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta)
-}
+#: Every registered optimizer class by kind (looked up case-insensitively).
+OPTIMIZER_TYPES: Final = OPTIMIZER_KINDS
 
 
 def optimizer_from(value: object, path: str = "optimizer") -> Optimizer:
@@ -273,34 +229,14 @@ def optimizer_from(value: object, path: str = "optimizer") -> Optimizer:
     if isinstance(value, Optimizer):
         return value
     if isinstance(value, str):
-        cls = OPTIMIZER_TYPES.get(value.lower())
-        if cls is None:
-            raise UnknownNameError("optimizer", value, OPTIMIZER_TYPES, path)
-        return cls()
+        return OPTIMIZER_KINDS.lookup(value, path)()  # type: ignore[no-any-return]
     if isinstance(value, dict):
         config = dict(value)
         name = str(config.pop("class", ""))
-        cls = OPTIMIZER_TYPES.get(name.lower())
-        if cls is None:
-            raise UnknownNameError("optimizer", name, OPTIMIZER_TYPES, f"{path}.class")
+        cls = OPTIMIZER_KINDS.lookup(name, f"{path}.class")
         try:
             return cls(**config)
         except TypeError as e:
             raise SpecError(str(e), path) from None
     raise SpecError(f"must be an optimizer such as unidl.Adam(lr=1e-3) or a name such as "
                     f"'adam', got {value!r}", path)
-
-
-def loss_from(value: object, path: str = "loss") -> Loss:
-    """Accept a :class:`Loss`, a name (``"mse"``) or a config dict."""
-    if isinstance(value, Loss):
-        return value
-    if isinstance(value, str):
-        return Loss(value)
-    if isinstance(value, dict):
-        try:
-            return Loss(**value)
-        except TypeError as e:
-            raise SpecError(str(e), path) from None
-    raise SpecError(f"must be a loss name such as 'mse' or unidl.Loss(...), got {value!r}",
-                    path)

@@ -16,14 +16,20 @@ the last step's state, or every step's with ``return_sequences=True``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import SpecError
-from .layers import Layer, ParamInfo, Shape, positive_int
+import numpy as np
+
+from ...errors import SpecError
+from .base import Array, Layer, ParamInfo, Shape, positive_int, register_layer
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
+
+def _sigmoid(x: Array) -> Array:
+    return np.asarray(1 / (1 + np.exp(-x)))
 
 @dataclass(frozen=True)
 class _Recurrent(Layer):
@@ -52,13 +58,31 @@ class _Recurrent(Layer):
             "bias": ParamInfo((g,), "zeros"),
         }
 
+    def step(self, xt: Array, h: Array, c: Array, w: Mapping[str, Array]) -> tuple[Array, Array]:
+        """One step of the NumPy reference: the new (h, c)."""
+        raise NotImplementedError
 
+    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
+        h = np.zeros((len(x), self.units))
+        c = np.zeros((len(x), self.units))
+        outs = []
+        for t in range(x.shape[1]):
+            h, c = self.step(x[:, t], h, c, weights)
+            outs.append(h)
+        return np.stack(outs, axis=1) if self.return_sequences else h
+
+
+@register_layer
 @dataclass(frozen=True)
 class SimpleRNN(_Recurrent):
     kind: ClassVar[str] = "SimpleRNN"
     name_prefix: ClassVar[str] = "simple_rnn"
 
+    def step(self, xt: Array, h: Array, c: Array, w: Mapping[str, Array]) -> tuple[Array, Array]:
+        return np.tanh(xt @ w["kernel"] + h @ w["recurrent_kernel"] + w["bias"]), c
 
+
+@register_layer
 @dataclass(frozen=True)
 class LSTM(_Recurrent):
     kind: ClassVar[str] = "LSTM"
@@ -70,7 +94,15 @@ class LSTM(_Recurrent):
         p["bias"] = ParamInfo((4 * self.units,), "unit_forget_bias")
         return p
 
+    def step(self, xt: Array, h: Array, c: Array, w: Mapping[str, Array]) -> tuple[Array, Array]:
+        u = self.units
+        z = xt @ w["kernel"] + h @ w["recurrent_kernel"] + w["bias"]
+        i, f, g, o = (z[:, k * u:(k + 1) * u] for k in range(4))
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        return _sigmoid(o) * np.tanh(c), c
 
+
+@register_layer
 @dataclass(frozen=True)
 class GRU(_Recurrent):
     kind: ClassVar[str] = "GRU"
@@ -81,3 +113,14 @@ class GRU(_Recurrent):
         p = super().params(input_shape)
         p["bias"] = ParamInfo((2, 3 * self.units), "zeros")
         return p
+
+    def step(self, xt: Array, h: Array, c: Array, w: Mapping[str, Array]) -> tuple[Array, Array]:
+        u, bias = self.units, w["bias"]
+        xz = xt @ w["kernel"] + bias[0]
+        hz = h @ w["recurrent_kernel"] + bias[1]
+        z = _sigmoid(xz[:, :u] + hz[:, :u])
+        r = _sigmoid(xz[:, u:2 * u] + hz[:, u:2 * u])
+        n = np.tanh(xz[:, 2 * u:] + r * hz[:, 2 * u:])
+        return z * h + (1 - z) * n, c
+
+

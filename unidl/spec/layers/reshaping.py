@@ -1,42 +1,34 @@
-"""Embedding, Reshape and LayerNorm."""
+"""Layers that only rearrange values: Flatten, Reshape, Permute."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import SpecError
-from .layers import Layer, ParamInfo, Shape, positive_int, set_field
+from ...errors import SpecError
+from .base import Array, Layer, Shape, register_layer, set_field
 
-__all__ = ["Embedding", "LayerNorm", "Permute", "Reshape"]
+__all__ = ["Flatten", "Permute", "Reshape"]
 
-
+@register_layer
 @dataclass(frozen=True)
-class Embedding(Layer):
-    """Looks up row ``i`` of ``embeddings (input_dim, output_dim)`` for each integer index
-    ``i`` of its input; follows an integer ``Input``. An index outside ``[0, input_dim)``
-    is a ``DataError`` before anything runs. Initial rows are uniform in [-0.05, 0.05]
-    (Keras)."""
+class Flatten(Layer):
+    """Flattens per-sample features in channels-last (row-major H, W, C) order."""
 
-    input_dim: int
-    output_dim: int
     name: str | None = None
-    kind: ClassVar[str] = "Embedding"
-    name_prefix: ClassVar[str] = "embedding"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive_int(self.input_dim, "Embedding.input_dim")
-        positive_int(self.output_dim, "Embedding.output_dim")
+    kind: ClassVar[str] = "Flatten"
+    name_prefix: ClassVar[str] = "flatten"
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        return (*input_shape, self.output_dim)
+        return (math.prod(input_shape),)
 
-    def params(self, input_shape: Shape) -> dict[str, ParamInfo]:
-        return {"embeddings": ParamInfo((self.input_dim, self.output_dim), "uniform_0.05")}
+    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
+        return x.reshape(len(x), -1)
 
 
+@register_layer
 @dataclass(frozen=True)
 class Reshape(Layer):
     """Reshapes each sample (row-major, channels-last) to ``target_shape``; one entry may
@@ -70,29 +62,11 @@ class Reshape(Layer):
                             f"{self.target_shape} ({known} values)", "Reshape.target_shape")
         return self.target_shape
 
-
-@dataclass(frozen=True)
-class LayerNorm(Layer):
-    """Normalises each sample over its last axis: ``gamma * (x - mean) / sqrt(var +
-    epsilon) + beta`` with the biased variance. epsilon default 1e-3 (Keras; torch
-    1e-5)."""
-
-    epsilon: float = 1e-3
-    name: str | None = None
-    kind: ClassVar[str] = "LayerNorm"
-    name_prefix: ClassVar[str] = "layer_normalization"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not isinstance(self.epsilon, (int, float)) or self.epsilon <= 0:
-            raise SpecError(f"must be > 0, got {self.epsilon!r}", "LayerNorm.epsilon")
-        set_field(self, "epsilon", float(self.epsilon))
-
-    def params(self, input_shape: Shape) -> dict[str, ParamInfo]:
-        c = (input_shape[-1],)
-        return {"gamma": ParamInfo(c, "ones"), "beta": ParamInfo(c, "zeros")}
+    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
+        return x.reshape(len(x), *self.output_shape(x.shape[1:]))
 
 
+@register_layer
 @dataclass(frozen=True)
 class Permute(Layer):
     """Permutes the per-sample axes: ``dims`` is a permutation of ``1..rank`` (Keras'
@@ -119,3 +93,8 @@ class Permute(Layer):
             raise SpecError(f"permutes {len(self.dims)} axes but the input {input_shape} "
                             f"has {len(input_shape)}", "Permute.dims")
         return tuple(input_shape[d - 1] for d in self.dims)
+
+    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
+        return x.transpose(0, *self.dims)
+
+

@@ -7,14 +7,16 @@ a spec error, not a silent broadcast). They have no parameters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from ..errors import SpecError
-from .layers import Layer, Shape
+import numpy as np
+
+from ...errors import SpecError
+from .base import Array, Layer, Shape, SymbolicTensor, as_tensor, register_layer
 
 __all__ = ["Add", "Average", "Concatenate", "Merge", "Multiply", "Subtract"]
-
 
 @dataclass(frozen=True)
 class Merge(Layer):
@@ -42,7 +44,17 @@ class Merge(Layer):
                             "reshape or project them (e.g. with Dense) to match", self.kind)
         return shapes[0]
 
+    def call_inputs(self, inputs: object, where: str) -> tuple[SymbolicTensor, ...]:
+        if not isinstance(inputs, (list, tuple)):
+            raise SpecError(f"takes a list of tensors, e.g. unidl.{self.kind}()([a, b])",
+                            where)
+        return tuple(as_tensor(t, f"{where} input {i}") for i, t in enumerate(inputs))
 
+    def call_shape(self, shapes: tuple[Shape, ...]) -> Shape:
+        return self.merge_shape(shapes)
+
+
+@register_layer
 @dataclass(frozen=True)
 class Concatenate(Merge):
     """Joins its inputs along ``axis`` (Keras' convention: counted on the batched tensor,
@@ -81,7 +93,11 @@ class Concatenate(Merge):
         first = shapes[0]
         return (*first[:axis], sum(s[axis] for s in shapes), *first[axis + 1:])
 
+    def reference(self, x: Any, weights: Mapping[str, Array]) -> Array:
+        return np.concatenate(x, axis=1 + self.feature_axis(x[0].ndim - 1))
 
+
+@register_layer
 @dataclass(frozen=True)
 class Add(Merge):
     """Element-wise sum of its inputs."""
@@ -90,7 +106,11 @@ class Add(Merge):
     kind: ClassVar[str] = "Add"
     name_prefix: ClassVar[str] = "add"
 
+    def reference(self, x: Any, weights: Mapping[str, Array]) -> Array:
+        return np.asarray(sum(x[1:], x[0]))
 
+
+@register_layer
 @dataclass(frozen=True)
 class Subtract(Merge):
     """``a - b`` of exactly two inputs."""
@@ -100,7 +120,11 @@ class Subtract(Merge):
     name_prefix: ClassVar[str] = "subtract"
     arity: ClassVar[int | None] = 2
 
+    def reference(self, x: Any, weights: Mapping[str, Array]) -> Array:
+        return np.asarray(x[0] - x[1])
 
+
+@register_layer
 @dataclass(frozen=True)
 class Multiply(Merge):
     """Element-wise product of its inputs."""
@@ -109,7 +133,11 @@ class Multiply(Merge):
     kind: ClassVar[str] = "Multiply"
     name_prefix: ClassVar[str] = "multiply"
 
+    def reference(self, x: Any, weights: Mapping[str, Array]) -> Array:
+        return np.asarray(np.prod(np.stack(x), axis=0))
 
+
+@register_layer
 @dataclass(frozen=True)
 class Average(Merge):
     """Element-wise mean of its inputs."""
@@ -117,3 +145,8 @@ class Average(Merge):
     name: str | None = None
     kind: ClassVar[str] = "Average"
     name_prefix: ClassVar[str] = "average"
+
+    def reference(self, x: Any, weights: Mapping[str, Array]) -> Array:
+        return np.asarray(np.mean(np.stack(x), axis=0))
+
+
