@@ -12,9 +12,9 @@ import numpy as np
 from .backend import Backend
 from .capabilities import check_device_kind, check_spec
 from .devices import canonical_device, resolve_device
-from .errors import BackendNotFoundError, SpecError
+from .errors import BackendNotFoundError, ModelFormatError, SpecError
 from .initializers import initial_weights
-from .io import load_model
+from .io import SPEC_FILE, read_model_files
 from .metrics import UserMetric
 from .model import Model
 from .registry import backend_names, get_backend
@@ -22,7 +22,7 @@ from .schedules import Schedule
 from .spec.graph import Graph
 from .spec.model import Sequential
 from .spec.serialize import ModelSpec, from_dict
-from .spec.training import Optimizer
+from .spec import Optimizer
 
 __all__ = ["build", "evaluate", "fit", "load", "predict", "save"]
 
@@ -99,7 +99,22 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, *, backend: BackendLike 
 def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto") -> Model:
     """Load a model saved by :meth:`Model.save`, on ``backend`` (default: the one it was
     saved from). Any backend can load any backend's save."""
-    return load_model(Path(path), backend, device)
+    path = Path(path)
+    spec_doc, meta, weights, opt_state = read_model_files(path)
+    try:
+        spec = from_dict(spec_doc.get("model"))
+    except SpecError as e:
+        raise ModelFormatError(f"{path / SPEC_FILE} holds an invalid spec: {e}") from None
+    seed = spec_doc.get("seed")
+    model = build(spec, backend=backend if backend is not None else str(meta["backend"]),
+                  seed=int(seed) if isinstance(seed, int) else 0, device=device)
+    model.set_weights(weights)
+    training = spec_doc.get("training")
+    if training:
+        model._resume(training, opt_state, str(path))
+    history = meta.get("history") or {}
+    model.history = {str(k): [float(v) for v in vs] for k, vs in history.items()}
+    return model
 
 
 def evaluate(model: Model, data: object, batch_size: int = 256) -> dict[str, float]:

@@ -17,15 +17,14 @@ import csv
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from .backend import Weights
 from .errors import SpecError, UnknownNameError
-
-if TYPE_CHECKING:
-    from .model import Model
+from .spec import Optimizer
 
 __all__ = [
     "HOOKS",
@@ -36,6 +35,7 @@ __all__ = [
     "ModelCheckpoint",
     "TensorBoard",
     "TerminateOnNaN",
+    "Trainee",
     "better",
 ]
 
@@ -46,28 +46,51 @@ HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
          "on_batch_begin", "on_batch_end")
 
 
+class Trainee(Protocol):
+    """What the fit loop and the built-in callbacks use of the model being trained: a
+    :class:`unidl.Model` is one. The loop sits below the model layer, so it names the
+    model by what it does rather than importing it."""
+
+    stop_training: bool
+    history: dict[str, list[float]]
+
+    @property
+    def optimizer(self) -> Optimizer | None: ...
+
+    def get_weights(self) -> dict[str, npt.NDArray[np.float32]]: ...
+
+    def set_weights(self, weights: Weights) -> None: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
+
 class CallbackLike(Protocol):
     """Structural type of a callback (every method optional at run time)."""
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None: ...
+    def on_epoch_end(self, model: Any, epoch: int, logs: Logs) -> None: ...
 
 
 class Callback:
-    """Base class with no-op hooks; override the ones you need."""
+    """Base class with no-op hooks; override the ones you need.
+
+    ``model`` is the :class:`unidl.Model` being trained. The hooks declare it ``Any`` so
+    that a subclass may annotate it as ``unidl.Model`` and use all of it; the built-in
+    callbacks need only a :class:`Trainee`.
+    """
 
     #: With batch hooks: call them every this many batches.
     batch_interval: int = 1
 
-    def on_train_begin(self, model: Model, logs: Logs) -> None:
+    def on_train_begin(self, model: Any, logs: Logs) -> None:
         """Before the first epoch of a ``fit``."""
 
-    def on_train_end(self, model: Model, logs: Logs) -> None:
+    def on_train_end(self, model: Any, logs: Logs) -> None:
         """After the last epoch of a ``fit`` (also when stopped early)."""
 
-    def on_epoch_begin(self, model: Model, epoch: int) -> None:
+    def on_epoch_begin(self, model: Any, epoch: int) -> None:
         """Before epoch ``epoch`` (0-based, counting every epoch the model trained)."""
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Any, epoch: int, logs: Logs) -> None:
         """After epoch ``epoch`` with its logs (training and validation)."""
 
 
@@ -129,11 +152,11 @@ class EarlyStopping(Callback):
         self._wait = 0
         self._best_weights: dict[str, npt.NDArray[np.float32]] | None = None
 
-    def on_train_begin(self, model: Model, logs: Logs) -> None:
+    def on_train_begin(self, model: Trainee, logs: Logs) -> None:
         self.best, self.best_epoch, self.stopped_epoch = None, None, None
         self._wait, self._best_weights = 0, None
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         value = _monitored(logs, self.monitor, "EarlyStopping")
         if self.best is None or better(self.monitor, self.mode, value, self.best,
                                        self.min_delta):
@@ -146,7 +169,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             model.stop_training = True
 
-    def on_train_end(self, model: Model, logs: Logs) -> None:
+    def on_train_end(self, model: Trainee, logs: Logs) -> None:
         if self.restore_best_weights and self._best_weights is not None:
             model.set_weights(self._best_weights)
 
@@ -167,7 +190,7 @@ class ModelCheckpoint(Callback):
         self.best: float | None = None
         self.saved: list[Path] = []
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         if self.save_best_only:
             value = _monitored(logs, self.monitor, "ModelCheckpoint")
             if self.best is not None and not better(self.monitor, self.mode, value,
@@ -181,7 +204,7 @@ class ModelCheckpoint(Callback):
 class TerminateOnNaN(Callback):
     """Stop training at the end of an epoch whose loss is NaN or infinite."""
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         if not math.isfinite(logs.get("loss", 0.0)):
             model.stop_training = True
 
@@ -195,13 +218,13 @@ class CSVLogger(Callback):
         self.path, self.separator, self.append = Path(_path(path, "CSVLogger")), separator, append
         self._keys: list[str] | None = None
 
-    def on_train_begin(self, model: Model, logs: Logs) -> None:
+    def on_train_begin(self, model: Trainee, logs: Logs) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.append or not self.path.exists():
             self.path.write_text("")
         self._keys = None
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         new = self.path.stat().st_size == 0
         if self._keys is None:
             self._keys = list(logs)
@@ -221,7 +244,7 @@ class TensorBoard(Callback):
         self.log_dir = Path(_path(log_dir, "TensorBoard"))
         self._writer: Any = None
 
-    def on_train_begin(self, model: Model, logs: Logs) -> None:
+    def on_train_begin(self, model: Trainee, logs: Logs) -> None:
         try:
             from tensorboard.summary.writer.event_file_writer import EventFileWriter
         except ImportError as e:
@@ -230,7 +253,7 @@ class TensorBoard(Callback):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._writer = EventFileWriter(str(self.log_dir))
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
 
@@ -242,7 +265,7 @@ class TensorBoard(Callback):
         self._writer.add_event(Event(step=epoch, summary=Summary(value=values)))
         self._writer.flush()
 
-    def on_train_end(self, model: Model, logs: Logs) -> None:
+    def on_train_end(self, model: Trainee, logs: Logs) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None

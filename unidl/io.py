@@ -18,29 +18,23 @@ file (safetensors and JSON only).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 
-from .errors import ModelFormatError, SpecError, UnidlError
-from .heads import Head
-from .schedules import PlateauState
-from .spec.graph import Graph
+from ._version import __version__
+from .backend import Weights
+from .errors import ModelFormatError, UnidlError
 
-if TYPE_CHECKING:
-    from .backend import Backend
-    from .model import Model
-
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "read_model_files", "save_model"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "META_FILE", "OPTIMIZER_FILE", "SPEC_FILE",
+           "WEIGHTS_FILE", "read_model_files", "write_model_files"]
 
 FORMAT_NAME: Final = "unidl.model"
 FORMAT_VERSION: Final = 1
@@ -74,24 +68,14 @@ def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / META_FILE).is_file()
 
 
-def _heads_config(heads: tuple[Head, ...], graph: bool) -> dict[str, Any]:
-    """Loss, loss weights and metrics as ``compile`` takes them back: plain for a
-    ``Sequential``, keyed by output name for a ``Graph``. User metric functions are not
-    stored (code never goes into the file)."""
-    def builtin(head: Head) -> list[str]:
-        return [m for m in head.metrics if m not in head.custom]
-
-    if not graph:
-        return {"loss": heads[0].loss.to_config(), "metrics": builtin(heads[0])}
-    return {"loss": {h.name: h.loss.to_config() for h in heads},
-            "loss_weights": {h.name: h.weight for h in heads},
-            "metrics": {h.name: builtin(h) for h in heads}}
-
-
-def save_model(model: Model, path: Path) -> Path:
+def write_model_files(path: Path, spec_doc: dict[str, Any], weights: Weights,
+                      optimizer_state: Weights | None, origin: dict[str, Any],
+                      history: dict[str, list[float]]) -> Path:
+    """Write a model directory at ``path`` (atomically): ``spec_doc`` as ``spec.json``,
+    ``weights`` and ``optimizer_state`` (if any) as safetensors, and ``meta.json`` with
+    ``origin`` (``backend``, ``backend_version``, ``device``), ``history`` and the
+    checksums. The caller decides what the documents say; this module only stores them."""
     from safetensors.numpy import save_file
-
-    from ._version import __version__
 
     path = path.absolute()
     if path.exists() and not _is_model_dir(path):
@@ -103,27 +87,13 @@ def save_model(model: Model, path: Path) -> Path:
     except OSError as e:
         raise UnidlError(f"cannot write a model at {path}: {e}") from e
     try:
-        state = model._state
-        training: dict[str, Any] | None = None
-        if state is not None and model.optimizer is not None:
-            training = {
-                **_heads_config(state.heads, isinstance(model.spec, Graph)),
-                "optimizer": model.optimizer.to_config(),
-                "custom_metrics": state.custom_metric_names,
-                "lr_schedule": None if state.schedule is None else state.schedule.to_config(),
-                "plateau": None if state.plateau is None else dataclasses.asdict(state.plateau),
-                "epochs_trained": state.epochs_trained,
-            }
-        spec_doc = {"model": model.spec.to_dict(), "training": training, "seed": model.seed}
         _write(tmp / SPEC_FILE, json.dumps(spec_doc, indent=2).encode())
-        weights = {k: np.ascontiguousarray(v, dtype=np.float32)
-                   for k, v in model.get_weights().items()}
-        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+        save_file(arrays, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
         files = [SPEC_FILE, WEIGHTS_FILE]
-        opt_state = model.optimizer_state()
-        if opt_state:
+        if optimizer_state:
             # np.asarray, not ascontiguousarray: the latter makes the 0-d "step" 1-d
-            save_file({k: np.asarray(v, order="C") for k, v in opt_state.items()},
+            save_file({k: np.asarray(v, order="C") for k, v in optimizer_state.items()},
                       str(tmp / OPTIMIZER_FILE), metadata={"format": FORMAT_NAME})
             files.append(OPTIMIZER_FILE)
         for name in files[1:]:
@@ -133,11 +103,9 @@ def save_model(model: Model, path: Path) -> Path:
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "unidl_version": __version__,
-            "backend": model.backend_name,
-            "backend_version": model.backend.version,
-            "device": model.device,
+            **origin,
             "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "history": model.history,
+            "history": history,
             "sha256": {name: _sha256(tmp / name) for name in files},
         }
         _write(tmp / META_FILE, json.dumps(meta, indent=2).encode())
@@ -202,36 +170,3 @@ def read_model_files(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[s
     except (ValueError, OSError, SafetensorError) as e:
         raise ModelFormatError(f"{path} is corrupted: {e}") from None
     return spec_doc, meta, weights, opt_state
-
-
-def load_model(path: Path, backend: str | Backend | None, device: str) -> Model:
-    from .api import build
-    from .spec.serialize import from_dict
-
-    spec_doc, meta, weights, opt_state = read_model_files(path)
-    try:
-        spec = from_dict(spec_doc.get("model"))
-    except SpecError as e:
-        raise ModelFormatError(f"{path / SPEC_FILE} holds an invalid spec: {e}") from None
-    seed = spec_doc.get("seed")
-    model = build(spec, backend=backend if backend is not None else str(meta["backend"]),
-                  seed=int(seed) if isinstance(seed, int) else 0, device=device)
-    model.set_weights(weights)
-    training = spec_doc.get("training")
-    if training:
-        custom = training.get("custom_metrics") or []
-        if custom:
-            warnings.warn(f"{path}: user metric functions {custom} are not stored in the file; "
-                          "call model.compile(...) with them to compute them again",
-                          stacklevel=3)
-        model.compile(training["loss"], training["optimizer"], training["metrics"],
-                      training.get("lr_schedule"), training.get("loss_weights"))
-        assert model._state is not None
-        model._state.epochs_trained = int(training.get("epochs_trained", 0))
-        if training.get("plateau"):
-            model._state.plateau = PlateauState(**training["plateau"])
-        if opt_state is not None:
-            model.restore_optimizer_state(opt_state, str(path))
-    history = meta.get("history") or {}
-    model.history = {str(k): [float(v) for v in vs] for k, vs in history.items()}
-    return model

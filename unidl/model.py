@@ -17,14 +17,15 @@ from .callbacks import HOOKS
 from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
 from .errors import DataError, NotSupportedError, SpecError, UnidlError
-from .heads import resolve_heads
+from .heads import Head, resolve_heads
 from .inputs import as_source, as_tuple, as_x, labels_of, split_validation
+from .io import write_model_files
 from .metrics import UserMetric, target_kind
 from .optimizer_state import state_shapes
-from .schedules import Schedule, schedule_from
+from .schedules import PlateauState, Schedule, schedule_from
 from .spec.graph import Graph
 from .spec.serialize import ModelSpec
-from .spec.training import Loss, Optimizer, optimizer_from
+from .spec import Loss, Optimizer, optimizer_from
 from .training import TrainingState, evaluate_arrays, predict_source, run_epochs
 
 __all__ = ["Model"]
@@ -171,7 +172,7 @@ class Model:
         ``class_weight`` ({class: weight}) and ``sample_weight`` (one per sample) weight
         each sample's loss; they multiply when both are given.
         """
-        if self._state is None:
+        if self._state is None or self._optimizer is None:
             raise SpecError("the model has no loss yet; call model.compile(loss=..., "
                             "optimizer=...) or pass loss= to unidl.fit", "loss")
         epochs = _positive_int(epochs, "epochs", allow_zero=True)
@@ -220,7 +221,8 @@ class Model:
             if self._pending_optimizer_state is not None:
                 self._native.set_optimizer_state(self._pending_optimizer_state)
                 self._pending_optimizer_state = None
-        run_epochs(self, train, val, epochs, batch_size, shuffle, verbose, callbacks)
+        run_epochs(self, self._native, self._state, self._optimizer.lr, train, val, epochs,
+                   batch_size, shuffle, verbose, callbacks)
         return self
 
     # -- inference --------------------------------------------------------------------
@@ -307,9 +309,45 @@ class Model:
 
     def save(self, path: str | Path) -> Path:
         """Save to the portable format (a directory; atomic). Returns the path."""
-        from .io import save_model
+        spec_doc = {"model": self.spec.to_dict(), "training": self._training_config(),
+                    "seed": self.seed}
+        origin = {"backend": self.backend_name, "backend_version": self.backend.version,
+                  "device": self.device}
+        return write_model_files(Path(path), spec_doc, self.get_weights(),
+                                 self.optimizer_state(), origin, self.history)
 
-        return save_model(self, Path(path))
+    def _training_config(self) -> dict[str, Any] | None:
+        """The ``training`` section of a saved ``spec.json``: enough to compile again and
+        resume where training stopped (None before ``compile``)."""
+        state = self._state
+        if state is None or self._optimizer is None:
+            return None
+        return {
+            **_heads_config(state.heads, isinstance(self.spec, Graph)),
+            "optimizer": self._optimizer.to_config(),
+            "custom_metrics": state.custom_metric_names,
+            "lr_schedule": None if state.schedule is None else state.schedule.to_config(),
+            "plateau": None if state.plateau is None else dataclasses.asdict(state.plateau),
+            "epochs_trained": state.epochs_trained,
+        }
+
+    def _resume(self, training: dict[str, Any], optimizer_state: Weights | None,
+                source: str) -> None:
+        """Compile from a saved ``training`` section and carry on where it stopped: the
+        epoch count, the plateau state and (``optimizer_state``) the optimizer."""
+        custom = training.get("custom_metrics") or []
+        if custom:
+            warnings.warn(f"{source}: user metric functions {custom} are not stored in the "
+                          "file; call model.compile(...) with them to compute them again",
+                          stacklevel=3)
+        self.compile(training["loss"], training["optimizer"], training["metrics"],
+                     training.get("lr_schedule"), training.get("loss_weights"))
+        assert self._state is not None
+        self._state.epochs_trained = int(training.get("epochs_trained", 0))
+        if training.get("plateau"):
+            self._state.plateau = PlateauState(**training["plateau"])
+        if optimizer_state is not None:
+            self.restore_optimizer_state(optimizer_state, source)
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the backend's native artifact (e.g. a torch ``state_dict``, ``.keras``)."""
@@ -326,6 +364,20 @@ class Model:
             raise UnidlError(f"cannot create {target.parent}: {e}") from e
         self._native.export(str(target), fmt)
         return target
+
+
+def _heads_config(heads: tuple[Head, ...], graph: bool) -> dict[str, Any]:
+    """Loss, loss weights and metrics as ``compile`` takes them back: plain for a
+    ``Sequential``, keyed by output name for a ``Graph``. User metric functions are not
+    stored (code never goes into the file)."""
+    def builtin(head: Head) -> list[str]:
+        return [m for m in head.metrics if m not in head.custom]
+
+    if not graph:
+        return {"loss": heads[0].loss.to_config(), "metrics": builtin(heads[0])}
+    return {"loss": {h.name: h.loss.to_config() for h in heads},
+            "loss_weights": {h.name: h.weight for h in heads},
+            "metrics": {h.name: builtin(h) for h in heads}}
 
 
 def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, float] | None,

@@ -8,12 +8,9 @@ notebooks' captured output), one line per epoch. ``verbose=2``: one line per epo
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .callbacks import Callback, Logs
-
-if TYPE_CHECKING:
-    from .model import Model
+from .callbacks import Callback, Logs, Trainee
 
 __all__ = ["Progress"]
 
@@ -34,7 +31,7 @@ class Progress(Callback):
     def wants_batches(self) -> bool:
         return self.bar_mode
 
-    def on_epoch_begin(self, model: Model, epoch: int) -> None:
+    def on_epoch_begin(self, model: Trainee, epoch: int) -> None:
         if self.bar_mode:
             from tqdm import tqdm
 
@@ -42,13 +39,13 @@ class Progress(Callback):
                              unit="batch", leave=True, dynamic_ncols=True)
             self._done = 0
 
-    def on_batch_end(self, model: Model, batch: int, logs: Logs) -> None:
+    def on_batch_end(self, model: Trainee, batch: int, logs: Logs) -> None:
         if self._bar is not None:
             self._bar.update(batch + 1 - self._done)
             self._done = batch + 1
             self._bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
 
-    def on_epoch_end(self, model: Model, epoch: int, logs: Logs) -> None:
+    def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         if self._bar is not None:
             self._bar.set_postfix_str(_format(logs), refresh=True)
             self._bar.close()

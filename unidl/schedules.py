@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .callbacks import better
 from .errors import SpecError, UnknownNameError
 
 __all__ = [
@@ -235,8 +236,6 @@ class PlateauState:
     cooldown_left: int = 0
 
     def update(self, spec: ReduceLROnPlateau, logs: dict[str, float]) -> None:
-        from .callbacks import better
-
         value = logs.get(spec.monitor)
         if value is None:
             raise SpecError(f"ReduceLROnPlateau monitors {spec.monitor!r}, which is not in the "

@@ -13,22 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .backend import BackendModel
-from .callbacks import Logs
+from .callbacks import Logs, Trainee
 from .data import ArrayData, Arrays, EpochPlan, SampleSource, epoch_plan, take
 from .heads import Head, head_logs
 from .inputs import as_tuple, labels_of
 from .progress import Progress
 from .schedules import PlateauState, ReduceLROnPlateau, Schedule, step_rates
-from .spec.training import Loss
-
-if TYPE_CHECKING:
-    from .model import Model
+from .spec import Loss
 
 __all__ = ["TrainingState", "evaluate_arrays", "run_epochs"]
 
@@ -99,7 +96,7 @@ def _chunk_batches(callbacks: Sequence[Any]) -> int | None:
 
 
 def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect: bool,
-              chunk: int | None, owner: Model, callbacks: Sequence[Any]
+              chunk: int | None, owner: Trainee, callbacks: Sequence[Any]
               ) -> tuple[float, tuple[Array, ...] | None]:
     """Run one epoch's plan, whole or in chunks of ``chunk`` batches; (loss, outputs)."""
     if chunk is None:
@@ -124,12 +121,12 @@ def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect
                                                                                  strict=True))
 
 
-def run_epochs(owner: Model, train: SampleSource, val: SampleSource | None, epochs: int,
-               batch_size: int, shuffle: bool, verbose: int,
-               callbacks: Sequence[Any]) -> None:
-    """Train ``epochs`` more epochs, appending to ``owner.history`` as each epoch ends."""
-    state, native = owner._state, owner._native
-    assert state is not None and owner.optimizer is not None
+def run_epochs(owner: Trainee, native: BackendModel, state: TrainingState, base_lr: float,
+               train: SampleSource, val: SampleSource | None, epochs: int, batch_size: int,
+               shuffle: bool, verbose: int, callbacks: Sequence[Any]) -> None:
+    """Train ``native`` ``epochs`` more epochs from ``state`` at base learning rate
+    ``base_lr``, appending to ``owner.history`` as each epoch ends. ``owner`` (the model
+    the user holds) is what callbacks receive."""
     n = len(train)
     steps = -(-n // batch_size)
     first = state.epochs_trained
@@ -141,14 +138,14 @@ def run_epochs(owner: Model, train: SampleSource, val: SampleSource | None, epoc
     y_all = labels_of(train) if collect else None
     weights = train.sample_weight
     if isinstance(state.schedule, ReduceLROnPlateau) and state.plateau is None:
-        state.plateau = PlateauState(owner.optimizer.lr)
+        state.plateau = PlateauState(base_lr)
     owner.stop_training = False
     logs: Logs = {}
     _call(cbs, "on_train_begin", owner, logs)
     for epoch in range(first, first + epochs):
         _call(cbs, "on_epoch_begin", owner, epoch)
         plan = epoch_plan(n, batch_size, state.seed, epoch, shuffle)
-        rates = step_rates(state.schedule, owner.optimizer.lr, epoch, steps, state.plateau)
+        rates = step_rates(state.schedule, base_lr, epoch, steps, state.plateau)
         plan = EpochPlan(plan.order, batch_size, epoch, 0, rates)
         loss, outputs = _run_plan(native, train, plan, collect, chunk, owner, cbs)
         logs = {"loss": loss}
