@@ -23,10 +23,15 @@ from unidl import callbacks as cb_module
 from unidl.metrics import _ALIASES as METRIC_ALIASES
 from unidl.metrics import METRICS
 from unidl.schedules import SCHEDULE_TYPES
-from unidl.spec.activations import _ALIASES as ACTIVATION_ALIASES
-from unidl.spec.activations import ACTIVATIONS
-from unidl.spec.catalog import LAYER_TYPES
-from unidl.spec.training import _LOSS_ALIASES, LOSSES, OPTIMIZER_TYPES
+from unidl.spec import ACTIVATION_KINDS, LAYER_KINDS, LOSS_KINDS, OPTIMIZER_KINDS
+
+# The built-in kinds, read from the registries (a user's kinds document themselves).
+ACTIVATIONS = ACTIVATION_KINDS.builtins()
+ACTIVATION_ALIASES = ACTIVATION_KINDS.aliases()
+LAYER_TYPES = {kind: LAYER_KINDS[kind] for kind in LAYER_KINDS.builtins()}
+LOSSES = LOSS_KINDS.builtins()
+_LOSS_ALIASES = LOSS_KINDS.aliases()
+OPTIMIZER_TYPES = {kind: OPTIMIZER_KINDS[kind] for kind in OPTIMIZER_KINDS.builtins()}
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

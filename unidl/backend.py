@@ -22,7 +22,7 @@ import numpy.typing as npt
 from .capabilities import Capabilities
 from .data import EpochPlan, SampleSource
 from .spec.serialize import ModelSpec
-from .spec.training import Loss, Optimizer
+from .spec import Loss, Optimizer
 
 __all__ = ["Backend", "BackendModel", "Capabilities", "EpochResult", "OutputLoss", "Outputs",
            "TrainingSetup", "Weights"]

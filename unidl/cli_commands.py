@@ -35,7 +35,7 @@ from .model import Model
 from .registry import available_backends, backend_names
 from .spec.graph import Graph
 from .spec.serialize import ModelSpec
-from .spec.training import Optimizer, optimizer_from
+from .spec import Optimizer, optimizer_from
 
 __all__ = ["backends", "convert", "evaluate", "fit", "predict", "summary"]
 

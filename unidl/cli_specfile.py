@@ -34,7 +34,7 @@ from .errors import SpecError, UnknownNameError
 from .heads import Head, resolve_heads
 from .schedules import Schedule, schedule_from
 from .spec.serialize import ModelSpec, from_dict
-from .spec.training import LOSSES, Optimizer, optimizer_from
+from .spec import LOSSES, Optimizer, optimizer_from
 
 __all__ = ["SpecDocument", "SpecFile", "SpecFileError", "TrainingConfig", "read_spec_file"]
 

@@ -22,7 +22,7 @@ from .metrics import UserMetric, compute_metrics, resolve_metrics
 from .spec.graph import Graph
 from .spec.layers import Shape
 from .spec.serialize import ModelSpec
-from .spec.training import Loss, loss_from
+from .spec import Loss, loss_from
 
 __all__ = ["FUSABLE", "Head", "head_logs", "logits_to_probs", "output_names", "resolve_heads"]
 

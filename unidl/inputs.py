@@ -19,9 +19,9 @@ from .heads import Head
 from .metrics import target_kind
 from .spec.graph import Graph
 from .spec.layers import Input, Shape
-from .spec.layers_shape import Embedding
+from .spec import Embedding
 from .spec.serialize import ModelSpec
-from .spec.training import Loss
+from .spec import Loss
 
 __all__ = ["as_source", "as_tuple", "as_x", "as_y", "labels_of", "split_validation"]
 

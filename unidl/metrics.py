@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import SpecError, UnknownNameError
-from .spec.training import Loss
+from .spec import Loss
 
 __all__ = ["METRICS", "TargetKind", "compute_metrics", "resolve_metrics", "target_kind"]
 

@@ -18,7 +18,7 @@ another on the same trajectory.
 from __future__ import annotations
 
 from .spec.serialize import ModelSpec
-from .spec.training import SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
+from .spec import SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
 
 __all__ = ["STEP", "optimizer_slots", "state_shapes"]
 

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from .errors import SpecError
 from .metrics import target_kind
-from .spec.training import Loss
+from .spec import Loss
 
 __all__ = ["ClassificationReport", "classification_report"]
 

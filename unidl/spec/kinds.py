@@ -104,7 +104,12 @@ class KindRegistry(Mapping[str, E], Generic[E]):
         return self._modules.get(name, "").startswith(_BUILTIN_PREFIX)
 
     def builtins(self) -> tuple[str, ...]:
+        """The names unidl itself registers (not a user's or a plugin's)."""
         return tuple(n for n in self._entries if self.is_builtin(n))
+
+    def aliases(self) -> dict[str, str]:
+        """Alias -> canonical name, for every alias that differs from its name."""
+        return {a: n for a, n in self._aliases.items() if a != self._key(n)}
 
     def __getitem__(self, name: str) -> E:
         return self._entries[name]
