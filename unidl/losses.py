@@ -29,6 +29,7 @@ def per_sample_loss(loss: Loss, y_true: Array, y_pred: Array, logits: bool = Fal
     kind = loss.kind
     p = np.asarray(y_pred, dtype=np.float64)
     n = p.shape[0]
+    t: Array
     if kind.target == "class_index":
         t = np.asarray(y_true).reshape(n).astype(np.int64)
     else:

@@ -135,7 +135,7 @@ def _log_softmax(z: Array) -> Array:
 
 def _huber(t: Array, p: Array, spec: Any) -> Array:
     a, d = np.abs(t - p), spec.delta
-    return np.where(a <= d, 0.5 * a**2, d * (a - 0.5 * d))
+    return np.asarray(np.where(a <= d, 0.5 * a**2, d * (a - 0.5 * d)))
 
 
 def _bce(t: Array, p: Array, spec: Any) -> Array:
@@ -157,7 +157,8 @@ def _cce_logits(t: Array, z: Array, spec: Any) -> Array:
 
 
 def _pick(logp: Array, idx: Array) -> Array:
-    return np.asarray(-np.take_along_axis(logp.reshape(len(idx), -1), idx[:, None], 1)[:, 0])
+    picked: Array = np.take_along_axis(logp.reshape(len(idx), -1), idx[:, None], 1)
+    return np.asarray(-picked[:, 0])
 
 
 def _sparse(t: Array, p: Array, spec: Any) -> Array:

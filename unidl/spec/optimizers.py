@@ -96,10 +96,10 @@ class Optimizer(_Clipping):
         return {"class": self.kind, **dataclasses.asdict(self)}
 
 
-O = TypeVar("O", bound=type[Optimizer])
+OptimizerT = TypeVar("OptimizerT", bound=type[Optimizer])
 
 
-def register_optimizer(cls: O) -> O:
+def register_optimizer(cls: OptimizerT) -> OptimizerT:
     """Class decorator: make ``cls`` (a frozen dataclass subclass of :class:`Optimizer`
     with its own ``kind``) an optimizer known by that name (case-insensitive)."""
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)) or "kind" not in vars(cls):
@@ -229,11 +229,12 @@ def optimizer_from(value: object, path: str = "optimizer") -> Optimizer:
     if isinstance(value, Optimizer):
         return value
     if isinstance(value, str):
-        return OPTIMIZER_KINDS.lookup(value, path)()  # type: ignore[no-any-return]
+        named: type[Optimizer] = OPTIMIZER_KINDS.lookup(value, path)
+        return named()
     if isinstance(value, dict):
         config = dict(value)
         name = str(config.pop("class", ""))
-        cls = OPTIMIZER_KINDS.lookup(name, f"{path}.class")
+        cls: type[Optimizer] = OPTIMIZER_KINDS.lookup(name, f"{path}.class")
         try:
             return cls(**config)
         except TypeError as e:

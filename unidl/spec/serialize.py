@@ -37,7 +37,8 @@ def layer_from_config(config: object, path: str) -> Layer:
         if isinstance(config.get(key), list):
             config[key] = tuple(config[key])
     try:
-        return cls(**config)
+        layer: Layer = cls(**config)
+        return layer
     except TypeError as e:  # unknown or missing keyword
         raise SpecError(f"{e}".replace("__init__()", kind), path) from None
     except SpecError as e:

@@ -80,7 +80,7 @@ def tabular_graph(n_categories: tuple[int, ...] = (7, 5), n_numeric: int = 4,
     and a softmax over the classes."""
     dims = dim if isinstance(dim, tuple) else (dim,) * len(n_categories)
     cats = [unidl.Input((1,), dtype="int64", name=f"cat{i}") for i in range(len(n_categories))]
-    parts = [unidl.Flatten()(unidl.Embedding(k, d)(c))
+    parts: list[Any] = [unidl.Flatten()(unidl.Embedding(k, d)(c))
              for k, d, c in zip(n_categories, dims, cats, strict=True)]
     if embedding_dropout:  # on the embeddings only, as the seed's model does
         joined = unidl.Concatenate()(parts) if len(parts) > 1 else parts[0]

@@ -1,4 +1,8 @@
-"""Layer specs by family; importing this package registers every built-in layer kind."""
+"""Layer specs by family; importing this package registers every built-in layer kind.
+
+A new kind is written in its family module and listed here once; ``unidl`` and
+``unidl.spec`` re-export this ``__all__``.
+"""
 
 from .base import (
     DTYPES,

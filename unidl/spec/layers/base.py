@@ -184,6 +184,12 @@ class Layer:
         their own names (``"kernel"``, ...)."""
         raise NotImplementedError(f"layer kind {self.kind} has no NumPy reference")
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        """``(layer, input_shape)`` cases the conformance suite checks against
+        ``reference`` on every backend that implements this kind (none by default)."""
+        return ()
+
     # -- functional calls: h = unidl.Dense(8)(x) ---------------------------------------
     def as_tensor(self, where: str) -> SymbolicTensor:
         raise SpecError(f"expected a symbolic tensor (unidl.Input or a layer's output), got "

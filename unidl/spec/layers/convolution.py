@@ -28,7 +28,7 @@ from .base import (
     spatial_out,
 )
 
-__all__ = ["Conv1D", "Conv2D", "needs_rank"]
+__all__ = ["Conv1D", "Conv2D"]
 
 
 def needs_rank(layer: Layer, shape: Shape, rank: int, what: str) -> None:

@@ -9,8 +9,7 @@ import pytest
 
 import unidl
 from unidl.registry import get_backend
-from unidl.spec import LOSSES
-from unidl.spec import OPTIMIZER_TYPES
+from unidl.spec import LOSSES, OPTIMIZER_TYPES
 from unidl.testing.cases import FORWARD_SPECS
 
 from ._support import caps, classification, dense, regression, require

@@ -9,8 +9,7 @@ import pytest
 
 import unidl
 from unidl.losses import compute_loss
-from unidl.spec import LOSSES
-from unidl.spec import OPTIMIZER_TYPES
+from unidl.spec import LOSSES, OPTIMIZER_TYPES
 from unidl.testing.cases import Pairs
 
 from ._support import (
