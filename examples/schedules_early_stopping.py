@@ -35,7 +35,7 @@ from _datasets import load_images
 from sklearn.model_selection import train_test_split
 
 import unidl
-from unidl.schedules import Schedule
+from unidl.training.schedules import Schedule
 
 SCHEDULES = ("plateau", "step", "exponential", "cosine")
 

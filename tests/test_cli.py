@@ -19,7 +19,7 @@ import pytest
 import unidl
 from unidl import registry
 from unidl.cli import main
-from unidl.cli_locate import path_chain
+from unidl.cli.locate import path_chain
 from unidl.spec import from_dict
 
 Run = Callable[..., tuple[int, str, str]]
@@ -610,7 +610,7 @@ def test_ctrl_c_exits_130(files: Files, run: Run, monkeypatch: pytest.MonkeyPatc
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("unidl.cli_commands.summary", interrupted)
+    monkeypatch.setattr("unidl.cli.commands.summary", interrupted)
     code, _, err = run("summary", files.iris_spec)
     assert code == 130 and "interrupted" in err
 

@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 import unidl
-from unidl import callbacks as cb_module
 from unidl.metrics import _ALIASES as METRIC_ALIASES
 from unidl.metrics import METRICS
-from unidl.schedules import SCHEDULE_TYPES
 from unidl.spec import ACTIVATION_KINDS, LAYER_KINDS, LOSS_KINDS, OPTIMIZER_KINDS
+from unidl.training import callbacks as cb_module
+from unidl.training.schedules import SCHEDULE_TYPES
 
 # The built-in kinds, read from the registries (a user's kinds document themselves).
 ACTIVATIONS = ACTIVATION_KINDS.builtins()

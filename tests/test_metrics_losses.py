@@ -151,7 +151,7 @@ def test_user_metric_functions() -> None:
 
 
 def test_classification_report_matches_sklearn() -> None:
-    from unidl.report import classification_report
+    from unidl.training.report import classification_report
 
     y = RNG.integers(0, 3, 120)
     p = _softmax(RNG.normal(size=(120, 3)) + np.eye(3)[y])

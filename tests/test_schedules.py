@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import unidl
-from unidl.schedules import PlateauState, schedule_from, step_rates
+from unidl.training.schedules import PlateauState, Schedule, schedule_from, step_rates
 
 
 @pytest.mark.parametrize(("schedule", "expected"), [
@@ -20,7 +20,7 @@ from unidl.schedules import PlateauState, schedule_from, step_rates
     (unidl.LinearWarmup(warmup=3, start_factor=0.25, after=unidl.ExponentialLR(gamma=0.5)),
      [0.25, 0.5, 0.75, 1.0, 0.5, 0.25]),
 ])
-def test_schedule_values(schedule: unidl.schedules.Schedule, expected: list[float]) -> None:
+def test_schedule_values(schedule: Schedule, expected: list[float]) -> None:
     got = [schedule.rate(1.0, t) for t in range(6)]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     assert schedule_from(schedule.to_config()) == schedule

@@ -18,11 +18,11 @@ from .io import SPEC_FILE, read_model_files
 from .metrics import UserMetric
 from .model import Model
 from .registry import backend_names, get_backend
-from .schedules import Schedule
+from .spec import Optimizer
 from .spec.graph import Graph
 from .spec.model import Sequential
 from .spec.serialize import ModelSpec, from_dict
-from .spec import Optimizer
+from .training.schedules import Schedule
 
 __all__ = ["build", "evaluate", "fit", "load", "predict", "save"]
 

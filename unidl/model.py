@@ -13,7 +13,6 @@ import numpy as np
 import numpy.typing as npt
 
 from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
-from .callbacks import HOOKS
 from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
 from .errors import DataError, NotSupportedError, SpecError, UnidlError
@@ -22,11 +21,12 @@ from .inputs import as_source, as_tuple, as_x, labels_of, split_validation
 from .io import write_model_files
 from .metrics import UserMetric, target_kind
 from .optimizer_state import state_shapes
-from .schedules import PlateauState, Schedule, schedule_from
+from .spec import Loss, Optimizer, optimizer_from
 from .spec.graph import Graph
 from .spec.serialize import ModelSpec
-from .spec import Loss, Optimizer, optimizer_from
-from .training import TrainingState, evaluate_arrays, predict_source, run_epochs
+from .training.callbacks import HOOKS
+from .training.loop import TrainingState, evaluate_arrays, predict_source, run_epochs
+from .training.schedules import PlateauState, Schedule, schedule_from
 
 __all__ = ["Model"]
 
@@ -238,9 +238,9 @@ class Model:
     def classification_report(self, data: object, batch_size: int = 256,
                               output: str | None = None) -> Any:
         """Confusion matrix and per-class precision/recall/F1/support on ``data``
-        (a :class:`unidl.report.ClassificationReport`; ``print()`` it). With several
+        (a :class:`unidl.training.report.ClassificationReport`; ``print()`` it). With several
         outputs, ``output`` names the one to report on."""
-        from .report import classification_report
+        from .training.report import classification_report
 
         if self._state is None:
             raise SpecError("classification_report needs a loss; call model.compile first",
@@ -412,7 +412,7 @@ def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, flo
 
 
 def _check_callbacks(callbacks: object) -> list[Any]:
-    """A list of callbacks; each must define at least one hook of ``unidl.callbacks``."""
+    """A list of callbacks; each must define at least one hook of ``unidl.training.callbacks``."""
     if callbacks is None:
         return []
     if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):

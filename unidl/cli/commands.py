@@ -1,4 +1,4 @@
-"""What each ``unidl`` subcommand does, given its parsed arguments (see :mod:`unidl.cli`).
+"""What each ``unidl`` subcommand does, given its parsed arguments (see :mod:`unidl.cli.app`).
 
 Every command validates what it can (spec file, data file, output path) before it asks for a
 backend, because loading a framework takes seconds and a typo should not.
@@ -12,8 +12,21 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .api import build, load
-from .cli_specfile import SpecFile, read_spec_file
+from ..api import build, load
+from ..errors import (
+    BackendNotFoundError,
+    DataError,
+    ModelFormatError,
+    ShapeMismatchError,
+    SpecError,
+)
+from ..heads import Head, output_names
+from ..io import META_FILE
+from ..model import Model
+from ..registry import available_backends, backend_names
+from ..spec import Optimizer, optimizer_from
+from ..spec.graph import Graph
+from ..spec.serialize import ModelSpec
 from .datafiles import (
     DataFile,
     assign_columns,
@@ -22,20 +35,7 @@ from .datafiles import (
     read_data,
     write_predictions,
 )
-from .errors import (
-    BackendNotFoundError,
-    DataError,
-    ModelFormatError,
-    ShapeMismatchError,
-    SpecError,
-)
-from .heads import Head, output_names
-from .io import META_FILE
-from .model import Model
-from .registry import available_backends, backend_names
-from .spec.graph import Graph
-from .spec.serialize import ModelSpec
-from .spec import Optimizer, optimizer_from
+from .specfile import SpecFile, read_spec_file
 
 __all__ = ["backends", "convert", "evaluate", "fit", "predict", "summary"]
 

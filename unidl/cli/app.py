@@ -1,7 +1,7 @@
 """The ``unidl`` command line: train, evaluate, predict and convert models from the shell.
 
 ``main(argv)`` parses the arguments (:func:`build_parser`), runs one subcommand from
-:mod:`unidl.cli_commands` and turns failures into exit codes: every ``UnidlError`` and
+:mod:`unidl.cli.commands` and turns failures into exit codes: every ``UnidlError`` and
 missing file is one ``error: ...`` line on stderr and exit status 1, never a traceback.
 Only the backend registry ever imports a framework, and only once a command needs one.
 """
@@ -14,9 +14,9 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from . import cli_commands
-from ._version import __version__
-from .errors import UnidlError
+from .._version import __version__
+from ..errors import UnidlError
+from . import commands
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -173,13 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subparser(sub, "backends", "list installed backends, versions, devices, errors", """
         List the installed unidl backends (entry-point group `unidl.backends`) with their
         versions and available devices, and the import error of any plugin that failed to
-        load. This imports every backend's framework.""", cli_commands.backends)
+        load. This imports every backend's framework.""", commands.backends)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     p = _subparser(sub, "fit", "train a model spec on a data file and save it", """
         Build the model in SPEC on a backend, train it on --data and save it to --out (a
         portable model directory any backend loads). Prints one line per epoch and a final
-        line with the metrics and where the model was saved.""", cli_commands.fit,
+        line with the metrics and where the model was saved.""", commands.fit,
                    [data, _parent(lambda q: _backend_options(q, "train on (default: "
                                                              "$UNIDL_BACKEND, or the only one "
                                                              "installed)"))],
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _subparser(sub, "evaluate", "loss and metrics of a saved model on a data file", """
         Load a saved model (on its own backend, or --backend) and print its loss and
-        metrics on --data, in inference mode.""", cli_commands.evaluate,
+        metrics on --data, in inference mode.""", commands.evaluate,
                    [data, _parent(lambda q: _backend_options(q, "load on (default: the one "
                                                              "it was saved from)"))],
                    DATA_HELP)
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         .npz (array y_pred; several outputs keyed by output name) or .csv (column y_pred,
         or y_pred_0, y_pred_1, ... for several units). Only inputs are read: an .npz needs
         only x (or the arrays --x-key names); all CSV columns are inputs except --target
-        if given.""", cli_commands.predict,
+        if given.""", commands.predict,
                    [inputs, _parent(lambda q: _backend_options(q, "load on (default: the one "
                                                              "it was saved from)"))])
     p.add_argument("model", metavar="DIR", help="saved model directory")
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subparser(sub, "convert", "write a saved model's backend-native artifact", """
         Load a saved model on a backend and export the backend's own artifact (e.g. a
         state_dict file for torch, a .keras file for keras), for use without unidl.""",
-                   cli_commands.convert,
+                   commands.convert,
                    [_parent(lambda q: _backend_options(q, "export from (default: the one "
                                                        "it was saved from)"))])
     p.add_argument("model", metavar="DIR", help="saved model directory")
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subparser(sub, "summary", "print a spec's layers, shapes and parameter counts", """
         Validate a spec file and print its summary: each layer's output shape and
         parameter count, and the training settings if the file has any. Errors point at
-        the file's line.""", cli_commands.summary, epilog=SPEC_FILE_HELP)
+        the file's line.""", commands.summary, epilog=SPEC_FILE_HELP)
     p.add_argument("spec", metavar="SPEC",
                    help="model spec file (.yaml, .yml, .json) or saved model directory")
     return parser

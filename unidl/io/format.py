@@ -29,9 +29,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from ._version import __version__
-from .backend import Weights
-from .errors import ModelFormatError, UnidlError
+from .._version import __version__
+from ..backend import Weights
+from ..errors import ModelFormatError, UnidlError
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "META_FILE", "OPTIMIZER_FILE", "SPEC_FILE",
            "WEIGHTS_FILE", "read_model_files", "write_model_files"]

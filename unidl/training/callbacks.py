@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .backend import Weights
-from .errors import SpecError, UnknownNameError
-from .spec import Optimizer
+from ..backend import Weights
+from ..errors import SpecError, UnknownNameError
+from ..spec import Optimizer
 
 __all__ = [
     "HOOKS",

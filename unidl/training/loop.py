@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .backend import BackendModel
+from ..backend import BackendModel
+from ..data import ArrayData, Arrays, EpochPlan, SampleSource, epoch_plan, take
+from ..heads import Head, head_logs
+from ..inputs import as_tuple, labels_of
+from ..spec import Loss
 from .callbacks import Logs, Trainee
-from .data import ArrayData, Arrays, EpochPlan, SampleSource, epoch_plan, take
-from .heads import Head, head_logs
-from .inputs import as_tuple, labels_of
 from .progress import Progress
 from .schedules import PlateauState, ReduceLROnPlateau, Schedule, step_rates
-from .spec import Loss
 
 __all__ = ["TrainingState", "evaluate_arrays", "run_epochs"]
 
@@ -168,5 +168,5 @@ def run_epochs(owner: Trainee, native: BackendModel, state: TrainingState, base_
             break
         if not math.isfinite(loss) and verbose:
             print("warning: the training loss is not finite; lower the learning rate or "
-                  "check the data (unidl.callbacks.TerminateOnNaN stops on it)")
+                  "check the data (unidl.TerminateOnNaN stops on it)")
     _call(cbs, "on_train_end", owner, logs)

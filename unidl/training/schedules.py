@@ -26,8 +26,8 @@ from typing import Any, ClassVar, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import SpecError, UnknownNameError
 from .callbacks import better
-from .errors import SpecError, UnknownNameError
 
 __all__ = [
     "SCHEDULE_TYPES",

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SpecError
-from .metrics import target_kind
-from .spec import Loss
+from ..errors import SpecError
+from ..metrics import target_kind
+from ..spec import Loss
 
 __all__ = ["ClassificationReport", "classification_report"]
 

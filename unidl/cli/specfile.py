@@ -12,7 +12,7 @@ A SPEC file (YAML, or JSON, which is the same data) is either
 
 Every error is a :class:`SpecFileError` whose message starts ``FILE:LINE:``: syntax errors
 from the parser's position, invalid fields from the ``SpecError`` path mapped onto the
-document (:mod:`unidl.cli_locate`).
+document (:mod:`unidl.cli.locate`).
 
 YAML is read with PyYAML's safe loader, plus one fix: ``1e-3`` is a float, as in YAML 1.2
 and JSON (YAML 1.1 reads it as the string "1e-3", a classic trap for learning rates).
@@ -29,12 +29,12 @@ from typing import Any, Final
 
 import yaml
 
-from .cli_locate import Segment, locate, parse_path
-from .errors import SpecError, UnknownNameError
-from .heads import Head, resolve_heads
-from .schedules import Schedule, schedule_from
-from .spec.serialize import ModelSpec, from_dict
-from .spec import LOSSES, Optimizer, optimizer_from
+from ..errors import SpecError, UnknownNameError
+from ..heads import Head, resolve_heads
+from ..spec import LOSSES, Optimizer, optimizer_from
+from ..spec.serialize import ModelSpec, from_dict
+from ..training.schedules import Schedule, schedule_from
+from .locate import Segment, locate, parse_path
 
 __all__ = ["SpecDocument", "SpecFile", "SpecFileError", "TrainingConfig", "read_spec_file"]
 

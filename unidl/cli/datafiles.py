@@ -32,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .errors import DataError, suggest
+from ..errors import DataError, suggest
 
 __all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "Arrays", "DataFile", "assign_columns",
            "check_output", "describe", "read_data", "write_predictions"]
