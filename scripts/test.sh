@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run every check: the pytest matrix over all installed backends,
-# mypy --strict on the core and the backends, and ruff. Extra arguments go to pytest.
+# mypy --strict on the core and the backends, the import contracts, ruff and the docs
+# build. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/python -m pytest "$@"
 .venv/bin/mypy --strict unidl backends/torch/unidl_torch backends/keras/unidl_keras
+.venv/bin/lint-imports  # import contracts: pyproject.toml [tool.importlinter]
 .venv/bin/ruff check .
 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"  # docs: broken links fail
