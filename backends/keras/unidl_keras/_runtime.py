@@ -13,7 +13,10 @@ from typing import Any
 
 from unidl.errors import BackendImportError
 
-__all__ = ["keras", "tf"]
+__all__ = ["BACKEND", "keras", "tf"]
+
+#: The backend's name: what its entry point is called and its builders are registered under.
+BACKEND = "keras"
 
 # setdefault: a user's explicit choice (e.g. more TF logging) always wins.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -1,4 +1,8 @@
-"""``KerasBackend``: the entry point ``unidl.backends: keras`` resolves to."""
+"""``KerasBackend``: the entry point ``unidl.backends: keras`` resolves to.
+
+Importing this module registers every built-in keras builder (layers, activations, losses,
+optimizers); see ``unidl_keras.builders`` for the contract your own kinds' builders follow.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ from unidl.backend import Weights
 from unidl.capabilities import Capabilities
 from unidl.spec.serialize import ModelSpec
 
-from ._runtime import keras, tf
+from . import activations, builders, losses, optimizers
+from ._runtime import BACKEND, keras, tf
 from .devices import available_devices
 from .export import FORMATS
-from .layers import LAYER_KINDS
 from .model import KerasModel
 
 __all__ = ["KerasBackend"]
+
+_REGISTERING = (activations, builders, losses, optimizers)  # imported for their builders
 
 #: Listed, not taken from unidl.capabilities.FEATURES, so a feature the core adds later is
 #: not claimed before this backend implements it.
@@ -25,7 +31,7 @@ class KerasBackend:
 
     @property
     def name(self) -> str:
-        return "keras"
+        return BACKEND
 
     @property
     def version(self) -> str:
@@ -33,12 +39,13 @@ class KerasBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The layers the backend implements; every activation, loss, optimizer and
-        feature the core defines: dropout, BatchNorm training, per-step learning rates
-        (and chunked plans), sample weights, gradient clipping, canonical optimizer state,
-        functional graphs (several inputs/outputs, shared layers)."""
-        return Capabilities(layers=LAYER_KINDS, device_kinds=frozenset(("cpu", "cuda")),
-                            features=_FEATURES)
+        """The layer kinds, activations, losses and optimizers with a keras builder (read
+        now, so kinds registered since count), CPU and CUDA devices, and the features:
+        dropout, BatchNorm training, per-step learning rates (and chunked plans), sample
+        weights, gradient clipping, canonical optimizer state, functional graphs (several
+        inputs/outputs, shared layers)."""
+        return Capabilities.from_builders(BACKEND, features=_FEATURES,
+                                          device_kinds=("cpu", "cuda"))
 
     @property
     def native_formats(self) -> tuple[str, ...]:

@@ -1,4 +1,11 @@
-"""Native export: a ``.keras`` file written by Keras' own saving, loadable without unidl."""
+"""Native export: a ``.keras`` file written by Keras' own saving, loadable without unidl.
+
+The model is saved with every seeded Dropout swapped back for a plain
+``keras.layers.Dropout`` (:func:`plain_dropouts`). A model holding a Keras layer or
+activation function that Keras cannot reload by name (a custom kind's, not registered with
+``keras.saving.register_keras_serializable``) is refused before anything is written:
+Keras would save it and then fail, or run other code, when loading.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,48 @@ from typing import Any
 
 from unidl.errors import NotSupportedError
 
-__all__ = ["FORMATS", "export"]
+from ._runtime import keras
+from .builders.core import SeededDropout
+
+__all__ = ["FORMATS", "export", "plain_dropouts", "unserialisable"]
 
 FORMATS = ("keras",)
+
+
+def plain_dropouts(model: Any) -> Any:
+    """``model`` with every :class:`SeededDropout` replaced by a ``keras.layers.Dropout`` of
+    the same rate and name; all other layers (and so the weights) are shared, not copied."""
+    if not any(isinstance(layer, SeededDropout) for layer in model.layers):
+        return model
+
+    def swap(layer: Any) -> Any:
+        if isinstance(layer, SeededDropout):
+            return keras.layers.Dropout(layer.rate, name=layer.name)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=swap)
+
+
+def _known(obj: Any) -> bool:
+    """Keras can find ``obj`` (a class or function) by name when loading."""
+    module = str(getattr(obj, "__module__", "") or "")
+    if module == "keras" or module.startswith("keras."):
+        return True
+    return ">" in keras.saving.get_registered_name(obj)  # "package>name" once registered
+
+
+def unserialisable(model: Any) -> list[str]:
+    """The layers (and activation functions) of ``model`` Keras cannot reload by name."""
+    found: list[str] = []
+    for layer in model.layers:
+        if not _known(type(layer)):
+            found.append(f"layer {layer.name!r} ({type(layer).__qualname__})")
+        fn = getattr(layer, "activation", None) if isinstance(
+            layer, keras.layers.Activation) else None
+        if fn is not None and not _known(fn):
+            found.append(f"activation {getattr(fn, '__qualname__', fn)!r} of layer "
+                         f"{layer.name!r}")
+    return found
 
 
 def export(model: Any, path: str, format: str) -> None:
@@ -25,6 +71,15 @@ def export(model: Any, path: str, format: str) -> None:
             f"Keras saves native models to files ending in '.keras'; got {path!r}. "
             f"Use e.g. {path + '.keras'!r}"
         )
+    custom = unserialisable(model)
+    if custom:
+        raise NotSupportedError(
+            "a .keras file cannot hold " + ", ".join(custom) + ": Keras reloads only "
+            "classes and functions it knows by name. Register each with "
+            "keras.saving.register_keras_serializable (a layer taking arguments also "
+            "needs get_config), or keep the model in unidl's portable format with "
+            "unidl.save")
+    model = plain_dropouts(model)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     # Keras writes the zip in place; write beside and rename so a crash never leaves a

@@ -1,8 +1,8 @@
 """A unidl ``Graph`` as a Keras functional model.
 
-Each spec layer becomes one Keras layer object (plus its separate activation layer, see
-``layers``), called once per graph node, so a shared layer shares its variables exactly as
-the spec says. Two functional models are made from the same layers:
+Each spec layer becomes one Keras layer object, made by its kind's keras builder (plus its
+separate activation layer, see ``network``), called once per graph node, so a shared layer
+shares its variables exactly as the spec says. Two functional models are made from the same layers:
 
 - ``model``: inputs -> outputs, what ``export`` saves and what a user continues with;
 - ``forward_model``: inputs -> every output's pre-activation, then every output. Fused
@@ -23,28 +23,26 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from unidl.spec import Activation, Embedding, Graph, Merge, Reshape
+from unidl.spec import Graph, Merge
 from unidl.spec.graph import GraphNode
-from unidl.spec.layers import Layer, Shape
 
 from ._runtime import keras, tf
-from .layers import (
+from .activations import activation_layer
+from .builders import BuildContext, applies_activation, build_layer
+from .network import (
     ForwardResult,
-    activation_layer,
-    layer_for,
+    dropout_layers,
     map_params,
     separate_activation,
     unique_name,
 )
-from .layers_merge import merge_layer
-from .layers_seq import input_dtype
 
 __all__ = ["BuiltGraph", "build_graph"]
 
 
 @dataclass
 class BuiltGraph:
-    """A ``Graph`` as Keras functional models; satisfies ``layers.Network``."""
+    """A ``Graph`` as Keras functional models; satisfies ``network.Network``."""
 
     model: Any
     forward_model: Any
@@ -67,32 +65,29 @@ class _Built:
     activation: Any | None
 
 
-def _build_shape(layer: Layer, nodes: list[GraphNode]) -> Shape:
-    """The output shape a layer is built for: that of its calls, or, for a Reshape called
-    on inputs of different sizes, its own target shape (Keras resolves a -1 per call)."""
-    shapes = {node.output_shape for node in nodes}
-    if len(shapes) > 1 and isinstance(layer, Reshape):
-        return layer.target_shape
-    return nodes[0].output_shape
+def _context(name: str, nodes: list[GraphNode], shapes: dict[str, Any]) -> BuildContext:
+    """What a layer is built for: the shapes of its first call."""
+    first = nodes[0]
+    ins = tuple(shapes[ref] for ref in first.inputs)
+    return BuildContext(name, ins[0], first.output_shape, ins)
 
 
 def _make_layers(spec: Graph, taken: set[str]) -> dict[str, _Built]:
     """One set of Keras layers per spec layer, in ``spec.layers`` order; the names of
     separate activation layers are drawn outside ``taken`` (and added to it)."""
     calls: dict[str, list[GraphNode]] = defaultdict(list)
+    shapes: dict[str, Any] = dict(zip(spec.input_names, spec.input_shapes, strict=True))
     for node in spec.nodes:
         calls[node.layer.layer_name].append(node)
+        shapes[node.output] = node.output_shape
     built: dict[str, _Built] = {}
     for layer in spec.layers:
         name = layer.layer_name
         if name not in calls:  # an Input
             continue
-        if isinstance(layer, Merge):
-            built[name] = _Built(merge_layer(layer, name), None)
-            continue
         act = separate_activation(layer)
         built[name] = _Built(
-            layer_for(layer, name, _build_shape(layer, calls[name])),
+            build_layer(layer, _context(name, calls[name], shapes)),
             None if act is None else activation_layer(act, unique_name(f"{name}_{act}",
                                                                        taken)))
     return built
@@ -101,9 +96,9 @@ def _make_layers(spec: Graph, taken: set[str]) -> dict[str, _Built]:
 def build_graph(spec: Graph) -> BuiltGraph:
     """Create (and build) the Keras layers and models for ``spec``; weights are set by the
     caller."""
-    dtypes = tuple(input_dtype(layer) for layer in spec.input_layers)
-    inputs = [keras.Input(shape=layer.shape, dtype=dtype, name=layer.layer_name)
-              for layer, dtype in zip(spec.input_layers, dtypes, strict=True)]
+    inputs = [build_layer(layer, BuildContext(layer.layer_name, shape, shape))
+              for layer, shape in zip(spec.input_layers, spec.input_shapes, strict=True)]
+    dtypes = tuple(str(x.dtype) for x in inputs)
     taken = {layer.layer_name for layer in spec.layers}
     built = _make_layers(spec, taken)
     tensors: dict[str, Any] = dict(zip(spec.input_names, inputs, strict=True))
@@ -120,15 +115,15 @@ def build_graph(spec: Graph) -> BuiltGraph:
 
     pre: dict[str, Any] = {}  # tensor -> the pre-activation of the layer that made it
     for node in spec.nodes:
-        args = [tensors[ref] if isinstance(node.layer, Embedding) else as_float(ref)
+        args = [tensors[ref] if node.layer.takes_integers else as_float(ref)
                 for ref in node.inputs]
         b = built[node.layer.layer_name]
         z = b.main(args if isinstance(node.layer, Merge) else args[0])
         if b.activation is not None:
             pre[node.output] = z
             z = b.activation(z)
-        elif isinstance(node.layer, Activation):
-            pre[node.output] = args[0]
+        elif node.layer.final_activation != "linear" and applies_activation(node.layer):
+            pre[node.output] = args[0]  # an Activation layer: its input is the logits
         tensors[node.output] = z
     outputs = [tensors[name] for name in spec.output_names]
     pres = [pre.get(name, tensors[name]) for name in spec.output_names]
@@ -137,5 +132,5 @@ def build_graph(spec: Graph) -> BuiltGraph:
     forward_model = keras.Model(inputs=inputs, outputs=[*pres, *outputs],
                                 name=f"{spec.name}_forward")
     params = map_params(spec, ((name, b.main) for name, b in built.items()))
-    dropouts = [b.main for b in built.values() if isinstance(b.main, keras.layers.Dropout)]
-    return BuiltGraph(model, forward_model, params, dropouts, dtypes)
+    return BuiltGraph(model, forward_model, params,
+                      dropout_layers(b.main for b in built.values()), dtypes)

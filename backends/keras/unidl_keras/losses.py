@@ -1,8 +1,14 @@
-"""The six unidl losses in TensorFlow, equal to ``unidl.losses`` (the NumPy definitions).
+"""The keras builders of the losses: the six built-in ones in TensorFlow, equal to their
+NumPy definitions (``unidl.spec.losses``), and the objective a model trains on.
 
-Each function returns the batch loss: the mean over samples of the per-sample loss. Every
-sample has the same number of elements, so that is the mean over all elements of the
-per-element (or, for cross-entropies, per-position) loss.
+A loss kind's builder is registered with ``unidl.register_builder(kind, "keras", fn)``
+(the user form, ``fn(spec, logits) -> per_sample(y_true, y_pred)``, is described in
+``unidl_keras.builders``). The built-in ones register a :class:`LossBuilder`, which also
+gives the batch loss as one fused mean.
+
+Each built-in function returns the batch loss: the mean over samples of the per-sample
+loss. Every sample has the same number of elements, so that is the mean over all elements
+of the per-element (or, for cross-entropies, per-position) loss.
 
 With ``per_sample=True`` (sample weights) they return each sample's loss instead, shape
 ``(batch,)``, exactly ``unidl.losses.per_sample_loss``: the mean over that sample's
@@ -19,13 +25,17 @@ from typing import Any
 from unidl.backend import OutputLoss
 from unidl.errors import NotSupportedError
 from unidl.losses import PROB_CLIP
-from unidl.spec.training import Loss
+from unidl.spec import LOSS_KINDS, Loss, builder_for, register_builder
 
-from ._runtime import tf
+from ._runtime import BACKEND, tf
 
-__all__ = ["LossFn", "Objective", "make_loss", "per_sample_mean"]
+__all__ = ["LossBuilder", "LossFn", "Objective", "UserLossBuilder", "loss_functions",
+           "make_loss", "per_sample_mean"]
 
+#: ``(y_true, y_pred) -> loss``: a scalar (batch loss) or one value per sample.
 LossFn = Callable[[Any, Any], Any]
+#: The user form of a loss builder: ``fn(spec, logits) -> per_sample(y_true, y_pred)``.
+UserLossBuilder = Callable[[Loss, bool], LossFn]
 
 
 def per_sample_mean(e: Any) -> Any:
@@ -90,27 +100,81 @@ def _huber(delta: float, per_sample: bool) -> LossFn:
     return fn
 
 
-def make_loss(loss: Loss, logits: bool, per_sample: bool = False) -> LossFn:
-    """The batch-loss function ``(y_true, y_pred) -> scalar`` for ``loss``, or with
-    ``per_sample`` the per-sample losses ``(y_true, y_pred) -> (batch,)``.
+class LossBuilder:
+    """The richer form the built-in losses register: ``make(spec, logits, per_sample)``
+    gives the batch loss directly (one fused mean, what the compiled step runs) as well as
+    the per-sample losses. Called as ``builder(spec, logits)`` it is the user form: the
+    per-sample losses."""
+
+    def __init__(self, make: Callable[[Loss, bool, bool], LossFn]) -> None:
+        self.make = make
+
+    def __call__(self, spec: Loss, logits: bool) -> LossFn:
+        return self.make(spec, logits, True)
+
+
+def _simple(elementwise: Callable[[Any, Any], Any]) -> LossBuilder:
+    def make(loss: Loss, logits: bool, per_sample: bool) -> LossFn:
+        reduce = per_sample_mean if per_sample else tf.reduce_mean
+        return lambda y, p: reduce(elementwise(y, p))
+    return LossBuilder(make)
+
+
+_BUILTINS: dict[str, LossBuilder] = {
+    "mse": _simple(lambda y, p: tf.square(y - p)),
+    "mae": _simple(lambda y, p: tf.abs(y - p)),
+    "huber": LossBuilder(lambda loss, logits, per_sample: _huber(float(loss.delta),
+                                                                 per_sample)),
+    "binary_crossentropy": LossBuilder(lambda loss, logits, per_sample: _binary_ce(
+        logits, per_sample)),
+    "categorical_crossentropy": LossBuilder(lambda loss, logits, per_sample: _categorical_ce(
+        logits, per_sample)),
+    "sparse_categorical_crossentropy": LossBuilder(
+        lambda loss, logits, per_sample: _sparse_ce(logits, per_sample)),
+}
+for _name, _builder in _BUILTINS.items():
+    register_builder(LOSS_KINDS[_name], BACKEND, _builder)
+
+
+def _user_loss(loss: Loss, fn: UserLossBuilder, logits: bool) -> tuple[LossFn, LossFn]:
+    """``(batch, per_sample)`` from a user's builder: targets shaped as the contract says,
+    each sample's elements averaged, float32."""
+    per = fn(loss, logits)
+    by_index = loss.kind.target == "class_index"
+
+    def sample(y: Any, p: Any) -> Any:
+        if by_index:
+            y = tf.reshape(tf.cast(y, tf.int64), [tf.shape(p)[0]])
+        else:
+            y = tf.reshape(tf.cast(y, p.dtype), tf.shape(p))
+        return tf.cast(per_sample_mean(tf.convert_to_tensor(per(y, p))), tf.float32)
+
+    return (lambda y, p: tf.reduce_mean(sample(y, p))), sample
+
+
+def loss_functions(loss: Loss, logits: bool) -> tuple[LossFn, LossFn]:
+    """``(batch, per_sample)`` loss functions ``(y_true, y_pred) -> scalar`` and ``-> (n,)``
+    for ``loss``, from its registered keras builder.
 
     ``logits``: ``y_pred`` holds pre-activation values (``loss.from_logits`` or a fused
     final softmax/sigmoid); otherwise probabilities for the cross-entropies.
     """
-    reduce = per_sample_mean if per_sample else tf.reduce_mean
-    if loss.name == "sparse_categorical_crossentropy":
-        return _sparse_ce(logits, per_sample)
-    if loss.name == "categorical_crossentropy":
-        return _categorical_ce(logits, per_sample)
-    if loss.name == "binary_crossentropy":
-        return _binary_ce(logits, per_sample)
-    if loss.name == "mse":
-        return lambda y, p: reduce(tf.square(y - p))
-    if loss.name == "mae":
-        return lambda y, p: reduce(tf.abs(y - p))
-    if loss.name == "huber":
-        return _huber(float(loss.delta), per_sample)
-    raise NotSupportedError(f"the keras backend has no loss {loss.name!r}")
+    builder = builder_for("loss", loss.name, BACKEND)
+    if builder is None:
+        raise NotSupportedError(
+            f"the {BACKEND!r} backend has no builder for loss {loss.name!r}; register one "
+            f"with unidl.register_builder(unidl.spec.LOSS_KINDS[{loss.name!r}], "
+            f"{BACKEND!r}, fn), fn(spec, logits) returning per_sample(y_true, y_pred)")
+    if isinstance(builder, LossBuilder):
+        return builder.make(loss, logits, False), builder.make(loss, logits, True)
+    return _user_loss(loss, builder, logits)  # type: ignore[arg-type]
+
+
+def make_loss(loss: Loss, logits: bool, per_sample: bool = False) -> LossFn:
+    """The batch-loss function ``(y_true, y_pred) -> scalar`` for ``loss``, or with
+    ``per_sample`` the per-sample losses ``(y_true, y_pred) -> (batch,)``."""
+    batch, sample = loss_functions(loss, logits)
+    return sample if per_sample else batch
 
 
 class Objective:
@@ -126,9 +190,8 @@ class Objective:
         self._terms: list[tuple[LossFn, LossFn, bool, float]] = []
         for out in outputs:
             logits = out.loss.from_logits or out.logits_loss
-            self._terms.append((make_loss(out.loss, logits=logits),
-                                make_loss(out.loss, logits=logits, per_sample=True),
-                                out.logits_loss, float(out.weight)))
+            self._terms.append((*loss_functions(out.loss, logits), out.logits_loss,
+                                float(out.weight)))
 
     def batch(self, y: tuple[Any, ...], pres: tuple[Any, ...], outs: tuple[Any, ...]) -> Any:
         """The batch loss (a scalar)."""

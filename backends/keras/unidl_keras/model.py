@@ -17,24 +17,21 @@ import numpy.typing as npt
 from unidl.backend import EpochResult, OutputLoss, Outputs, TrainingSetup, Weights
 from unidl.data import ArrayData, EpochPlan, SampleSource
 from unidl.errors import DataError, NotSupportedError, SpecError
-from unidl.heads import FUSABLE
-from unidl.spec import Graph
+from unidl.spec import LOSS_KINDS, Graph
 from unidl.spec.layers import Shape
 from unidl.spec.serialize import ModelSpec
 
 from . import export as _export
 from ._runtime import tf
+from .builders import prefers_xla
 from .devices import tf_device
-from .dropout import plain_dropouts
 from .graph import build_graph
-from .layers import ForwardResult, Network, build_network
 from .losses import Objective
+from .network import ForwardResult, Network, build_network
 from .optimizers import make_updater
 from .training import Compiled, Trainer, padded_batches
 
 __all__ = ["KerasModel"]
-
-_RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU"})
 
 Arrays = tuple[npt.NDArray[Any], ...]
 
@@ -72,9 +69,9 @@ class KerasModel:
         self._target_dtypes: tuple[Any, ...] = ()  # per output: np.int64 or np.float32
         #: Compile training with XLA (read by configure). It fuses the whole epoch loop: on
         #: CPU 1.4x-8x faster than plain graph mode on MLPs. Falls back if XLA refuses.
-        #: Recurrent models stay in graph mode: XLA's while loop made an LSTM(64) epoch
-        #: 0.38 s against 0.19 s in graph mode on CPU.
-        self.jit_compile = not any(layer.kind in _RECURRENT for layer in spec.layers)
+        #: A layer whose builder says XLA compiles it into slower code (the recurrent ones,
+        #: see ``builders.recurrent``) keeps the model in graph mode.
+        self.jit_compile = all(prefers_xla(layer) for layer in spec.layers)
 
     # -- BackendModel ------------------------------------------------------------------
     @property
@@ -126,16 +123,16 @@ class KerasModel:
                             "TrainingSetup.outputs")
         for k, (out, final) in enumerate(zip(outputs, self._activations, strict=True)):
             # the fused cross-entropies the core may request (OutputLoss.logits_loss)
-            if out.logits_loss and FUSABLE.get(out.loss.name) != final:
+            if out.logits_loss and out.loss.kind.fuses_with != final:
                 where = f" of output {k}" if self._is_graph else ""
+                pairs = ", ".join(f"{kind.fuses_with} + {name}"
+                                  for name, kind in LOSS_KINDS.items() if kind.fuses_with)
                 raise NotSupportedError(
                     f"logits_loss asks for {out.loss.name} on the pre-activation{where} of "
-                    f"a model ending in {final!r}; only softmax + "
-                    "(sparse_)categorical_crossentropy and sigmoid + binary_crossentropy "
-                    "can be fused"
+                    f"a model ending in {final!r}; only these can be fused: {pairs}"
                 )
         self._target_dtypes = tuple(
-            np.int64 if out.loss.name == "sparse_categorical_crossentropy" else np.float32
+            np.int64 if out.loss.kind.target == "class_index" else np.float32
             for out in outputs)
         with tf.device(self._tf_device):
             updater = make_updater(setup.optimizer, self._trainable, self._trainable_names)
@@ -181,7 +178,7 @@ class KerasModel:
             for o, shape in zip(outputs, self._output_shapes, strict=True))))
 
     def export(self, path: str, format: str = "keras") -> None:
-        _export.export(plain_dropouts(self._net.model), path, format)
+        _export.export(self._net.model, path, format)
 
     # -- internals ---------------------------------------------------------------------
     def _forward(self, xs: tuple[Any, ...], training: bool) -> ForwardResult:

@@ -1,8 +1,12 @@
-"""unidl optimizer specs as TensorFlow update rules, exactly the documented formulas.
+"""The keras builders of the optimizers: TensorFlow update rules, exactly the documented
+formulas.
 
-The formulas (unidl.spec.training) are torch.optim's. Keras' built-in optimizers differ in
-places (Adam's epsilon on the uncorrected sqrt(v), RMSprop's epsilon inside the sqrt, SGD's
-``v = m v - lr g``), so they are not used. Where one of TensorFlow's fused ``ResourceApply*``
+Each optimizer kind's builder, registered with ``unidl.register_builder(kind, "keras",
+factory)``, is a factory ``(spec, variables, names) -> Updater``; the built-in ones are
+the :class:`Updater` subclasses below. The formulas (``unidl.spec.optimizers``) are
+torch.optim's. Keras' built-in optimizers differ in places (Adam's epsilon on the
+uncorrected sqrt(v), RMSprop's epsilon inside the sqrt, SGD's ``v = m v - lr g``), so
+they are not used. Where one of TensorFlow's fused ``ResourceApply*``
 kernels computes the documented formula it is used (one kernel per variable instead of a
 dozen element-wise ops, which matters on small models); RMSprop is written out.
 
@@ -30,9 +34,19 @@ import numpy.typing as npt
 
 from unidl.errors import NotSupportedError
 from unidl.optimizer_state import STEP, optimizer_slots
-from unidl.spec.training import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from unidl.spec import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    AdamW,
+    Optimizer,
+    RMSprop,
+    builder_for,
+    register_builder,
+)
 
-from ._runtime import tf
+from ._runtime import BACKEND, tf
 
 __all__ = ["CLIPNORM_EPS", "Updater", "clip_gradients", "make_updater"]
 
@@ -220,18 +234,25 @@ class _Adadelta(Updater):
                                              epsilon=self.eps, grad=g)
 
 
+register_builder(SGD, BACKEND, _SGD)
+register_builder(Adam, BACKEND, _Adam)
+register_builder(AdamW, BACKEND, _Adam)  # Adam with the decoupled decay of its spec
+register_builder(RMSprop, BACKEND, _RMSprop)
+register_builder(Adagrad, BACKEND, _Adagrad)
+register_builder(Adadelta, BACKEND, _Adadelta)
+
+
 def make_updater(spec: Optimizer, variables: list[Any], names: list[str]) -> Updater:
     """A fresh optimizer state for ``variables`` (canonical ``names``; call inside the
-    model's device scope)."""
-    if isinstance(spec, SGD):
-        return _SGD(spec, variables, names)
-    if isinstance(spec, Adam):  # AdamW included
-        return _Adam(spec, variables, names)
-    if isinstance(spec, RMSprop):
-        return _RMSprop(spec, variables, names)
-    if isinstance(spec, Adagrad):
-        return _Adagrad(spec, variables, names)
-    if isinstance(spec, Adadelta):
-        return _Adadelta(spec, variables, names)
-    raise NotSupportedError(f"the keras backend has no optimizer {type(spec).__name__!r}")
-
+    model's device scope), from the keras builder registered for ``spec``'s kind."""
+    factory = builder_for("optimizer", spec.kind, BACKEND)
+    if factory is None:
+        raise NotSupportedError(
+            f"the {BACKEND!r} backend has no builder for optimizer {spec.kind!r}; register "
+            f"one with unidl.register_builder({type(spec).__name__}, {BACKEND!r}, factory), "
+            "factory(spec, variables, names) returning a unidl_keras.optimizers.Updater")
+    updater = factory(spec, variables, names)  # type: ignore[operator]
+    if not isinstance(updater, Updater):
+        raise NotSupportedError(f"the {BACKEND!r} builder of optimizer {spec.kind!r} "
+                                f"returned {type(updater).__name__}, not an Updater")
+    return updater

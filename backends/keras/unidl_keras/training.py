@@ -33,8 +33,8 @@ from typing import Any
 from unidl.spec.layers import Shape
 
 from ._runtime import tf
-from .layers import ForwardResult
 from .losses import Objective
+from .network import ForwardResult
 from .optimizers import Updater
 
 __all__ = ["Compiled", "Forward", "Trainer"]
