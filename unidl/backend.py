@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 from .capabilities import Capabilities
 from .data import EpochPlan, SampleSource
-from .spec.serialize import ModelSpec
 from .spec import Loss, Optimizer
+from .spec.serialize import ModelSpec
 
 __all__ = ["Backend", "BackendModel", "Capabilities", "EpochResult", "OutputLoss", "Outputs",
            "TrainingSetup", "Weights"]

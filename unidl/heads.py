@@ -19,22 +19,14 @@ import numpy.typing as npt
 from .errors import SpecError, UnknownNameError, at_path
 from .losses import per_sample_loss
 from .metrics import UserMetric, compute_metrics, resolve_metrics
+from .spec import Loss, loss_from
 from .spec.graph import Graph
 from .spec.layers import Shape
 from .spec.serialize import ModelSpec
-from .spec import Loss, loss_from
 
-__all__ = ["FUSABLE", "Head", "head_logs", "logits_to_probs", "output_names", "resolve_heads"]
+__all__ = ["Head", "head_logs", "logits_to_probs", "output_names", "resolve_heads"]
 
 Array = npt.NDArray[Any]
-
-#: Cross-entropies a final activation can be fused into (computed from its logits).
-FUSABLE = {
-    "sparse_categorical_crossentropy": "softmax",
-    "categorical_crossentropy": "softmax",
-    "binary_crossentropy": "sigmoid",
-}
-
 
 @dataclass(frozen=True)
 class Head:
@@ -51,7 +43,9 @@ class Head:
     @property
     def logits_loss(self) -> bool:
         """True when the loss is computed from the final layer's logits (fused)."""
-        return not self.loss.from_logits and FUSABLE.get(self.loss.name) == self.activation
+        fuses_with = self.loss.kind.fuses_with
+        return not self.loss.from_logits and fuses_with is not None \
+            and fuses_with == self.activation
 
 
 def output_names(spec: ModelSpec) -> tuple[str, ...]:
@@ -129,7 +123,7 @@ def logits_to_probs(loss: Loss, outputs: Array) -> Array:
     if not loss.from_logits:
         return outputs
     z = np.asarray(outputs, dtype=np.float64)
-    if loss.name == "binary_crossentropy":
+    if loss.kind.fuses_with == "sigmoid":
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)

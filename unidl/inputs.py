@@ -17,11 +17,10 @@ from .data import ArrayData, Arrays, Dataset, MappedData, SampleSource, length, 
 from .errors import DataError, ShapeMismatchError
 from .heads import Head
 from .metrics import target_kind
+from .spec import Embedding, Loss
 from .spec.graph import Graph
 from .spec.layers import Input, Shape
-from .spec import Embedding
 from .spec.serialize import ModelSpec
-from .spec import Loss
 
 __all__ = ["as_source", "as_tuple", "as_x", "as_y", "labels_of", "split_validation"]
 

@@ -40,11 +40,16 @@ TargetKind = Literal["sparse", "categorical", "binary", "regression"]
 
 
 def target_kind(loss: Loss) -> TargetKind:
-    return {
-        "sparse_categorical_crossentropy": "sparse",
-        "categorical_crossentropy": "categorical",
-        "binary_crossentropy": "binary",
-    }.get(loss.name, "regression")  # type: ignore[return-value]
+    """What the targets of ``loss`` are, from its kind's facts: class indices, one-hot
+    rows (a loss fused with softmax), 0/1 values (fused with sigmoid) or values."""
+    kind = loss.kind
+    if kind.target == "class_index":
+        return "sparse"
+    if kind.fuses_with == "softmax":
+        return "categorical"
+    if kind.fuses_with == "sigmoid":
+        return "binary"
+    return "regression"
 
 
 def _labels(kind: TargetKind, y_true: Array, y_prob: Array) -> tuple[Array, Array, int]:

@@ -17,8 +17,8 @@ another on the same trajectory.
 
 from __future__ import annotations
 
-from .spec.serialize import ModelSpec
 from .spec import SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
+from .spec.serialize import ModelSpec
 
 __all__ = ["STEP", "optimizer_slots", "state_shapes"]
 

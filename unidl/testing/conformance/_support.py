@@ -42,10 +42,11 @@ def classification(n: int = 90, n_in: int = 5, k: int = 3, seed: int = 0) -> tup
 
 def targets_for(loss: str, y_reg: Array, y_cls: Array, k: int) -> Array:
     """Targets of the right kind for ``loss`` (regression values, indices, one-hot, 0/1)."""
-    if loss == "sparse_categorical_crossentropy":
+    kind = unidl.spec.LOSS_KINDS.lookup(loss, "loss")
+    if kind.target == "class_index":
         return y_cls
-    if loss == "categorical_crossentropy":
+    if kind.fuses_with == "softmax":
         return np.eye(k, dtype=np.float32)[y_cls]
-    if loss == "binary_crossentropy":
+    if kind.fuses_with == "sigmoid":
         return (y_cls % 2).astype(np.float32).reshape(-1, 1)
     return y_reg

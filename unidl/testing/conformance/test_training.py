@@ -28,9 +28,10 @@ K = 3
 def _loss_problem(loss: str) -> tuple[unidl.Sequential, Any, Any]:
     x, y_reg = regression(n=48, n_in=5, n_out=2)
     _, y_cls = classification(n=48, n_in=5, k=K)
-    if loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+    fuses_with = unidl.spec.LOSS_KINDS.lookup(loss, "loss").fuses_with
+    if fuses_with == "softmax":
         spec = dense(5, K, "softmax")
-    elif loss == "binary_crossentropy":
+    elif fuses_with == "sigmoid":
         spec = dense(5, 1, "sigmoid")
     else:
         spec = dense(5, 2)
