@@ -85,6 +85,10 @@ class Conv1D(Layer):
             y = y + weights["bias"]
         return reference_activation(self.final_activation, y)
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(3, 2, strides=2, padding="same", activation="relu"), (7, 2)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -148,4 +152,6 @@ class Conv2D(Layer):
             y = y + weights["bias"]
         return reference_activation(self.final_activation, y)
 
-
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(2, (3, 2), padding="same"), (5, 4, 2)), (cls(2, 2, strides=2), (5, 5, 1)))

@@ -102,6 +102,10 @@ class Dense(Layer):
             y = y + weights["bias"]
         return reference_activation(self.final_activation, y)
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(4, activation="tanh"), (3,)), (cls(2, use_bias=False), (2, 3)))
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -119,6 +123,10 @@ class Activation(Layer):
 
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return reference_activation(self.final_activation, x)
+
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls("gelu"), (2, 3)),)
 
 
 @register_layer
@@ -172,4 +180,6 @@ class Embedding(Layer):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return np.asarray(weights["embeddings"][x.astype(np.int64)])
 
-
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(2, 3), (4,)),)

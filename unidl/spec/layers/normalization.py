@@ -81,4 +81,6 @@ class LayerNorm(Layer):
         return np.asarray((x - mean) / np.sqrt(var + self.epsilon) * weights["gamma"]
                           + weights["beta"])
 
-
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(epsilon=1e-2), (2, 5)),)

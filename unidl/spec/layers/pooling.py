@@ -65,6 +65,10 @@ class MaxPool1D(_Pool1D):
                                  self.padding, -np.inf)
         return np.asarray(win.max(axis=(3, 4))[:, 0])
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(3, strides=2, padding="same"), (7, 2)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class AvgPool1D(_Pool1D):
         win, mask = sliding_windows(x[:, None], (1, self.pool_size), (1, self.stride),
                                     self.padding, 0.0)
         return np.asarray((win.sum(axis=(3, 4)) / mask.sum(axis=(3, 4)))[:, 0])
+
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(2, padding="same"), (5, 2)),)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,10 @@ class MaxPool2D(_Pool2D):
         win, _ = sliding_windows(x, self.window, self.stride, self.padding, -np.inf)
         return np.asarray(win.max(axis=(3, 4)))
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(2), (4, 4, 2)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -137,6 +149,10 @@ class AvgPool2D(_Pool2D):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         win, mask = sliding_windows(x, self.window, self.stride, self.padding, 0.0)
         return np.asarray(win.sum(axis=(3, 4)) / mask.sum(axis=(3, 4)))
+
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(2, padding="same"), (5, 5, 2)),)
 
 
 @dataclass(frozen=True)
@@ -160,6 +176,10 @@ class GlobalAvgPool1D(_GlobalPool):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return np.asarray(x.reshape(len(x), -1, x.shape[-1]).mean(axis=1))
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(), (5, 3)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -169,6 +189,10 @@ class GlobalMaxPool1D(_GlobalPool):
 
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return np.asarray(x.reshape(len(x), -1, x.shape[-1]).max(axis=1))
+
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(), (5, 3)),)
 
 
 @register_layer
@@ -181,6 +205,10 @@ class GlobalAvgPool2D(_GlobalPool):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return np.asarray(x.reshape(len(x), -1, x.shape[-1]).mean(axis=1))
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(), (3, 4, 2)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -192,4 +220,6 @@ class GlobalMaxPool2D(_GlobalPool):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return np.asarray(x.reshape(len(x), -1, x.shape[-1]).max(axis=1))
 
-
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(), (3, 4, 2)),)

@@ -81,6 +81,10 @@ class SimpleRNN(_Recurrent):
     def step(self, xt: Array, h: Array, c: Array, w: Mapping[str, Array]) -> tuple[Array, Array]:
         return np.tanh(xt @ w["kernel"] + h @ w["recurrent_kernel"] + w["bias"]), c
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(3), (4, 2)), (cls(2, return_sequences=True), (3, 2)))
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -100,6 +104,10 @@ class LSTM(_Recurrent):
         i, f, g, o = (z[:, k * u:(k + 1) * u] for k in range(4))
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
         return _sigmoid(o) * np.tanh(c), c
+
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(3), (4, 2)),)
 
 
 @register_layer
@@ -123,4 +131,6 @@ class GRU(_Recurrent):
         n = np.tanh(xz[:, 2 * u:] + r * hz[:, 2 * u:])
         return z * h + (1 - z) * n, c
 
-
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(2, return_sequences=True), (3, 2)),)

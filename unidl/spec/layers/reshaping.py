@@ -27,6 +27,10 @@ class Flatten(Layer):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return x.reshape(len(x), -1)
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(), (2, 3, 2)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class Reshape(Layer):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return x.reshape(len(x), *self.output_shape(x.shape[1:]))
 
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls((3, -1)), (12,)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -97,4 +105,6 @@ class Permute(Layer):
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
         return x.transpose(0, *self.dims)
 
-
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls((2, 1)), (3, 4)),)

@@ -1,7 +1,7 @@
-"""Every registered kind against its NumPy reference, forward and gradients: the built-in
-activations and losses, and every custom layer kind that offers ``examples()``, activation
-and loss registered in the process (import the module that registers yours in a
-``conftest.py``). A backend without a builder for a kind skips it with the reason."""
+"""Every registered kind against its NumPy reference, forward and gradients: each layer
+kind that offers ``examples()`` (built in or yours), and every activation and loss
+registered in the process (import the module that registers yours in a ``conftest.py``).
+A backend without a builder for a kind skips it with the reason."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from unidl.testing.kinds import check_activation, check_layer, check_loss
 from ._support import require
 
 LAYER_CASES = [pytest.param(kind, i, id=f"{kind}-{i}")
-               for kind in LAYER_KINDS if not LAYER_KINDS.is_builtin(kind)
-               for i in range(len(LAYER_KINDS[kind].examples()))]
+               for kind in LAYER_KINDS for i in range(len(LAYER_KINDS[kind].examples()))]
 
 
 @pytest.mark.parametrize(("kind", "index"), LAYER_CASES)
-def test_custom_layer_matches_its_reference(backend: str, kind: str, index: int) -> None:
+def test_layer_matches_its_reference_forward_and_gradient(backend: str, kind: str,
+                                                          index: int) -> None:
     require(backend, layers=kind)
     layer, input_shape = LAYER_KINDS[kind].examples()[index]
     check_layer(layer, input_shape, backend)
