@@ -22,7 +22,9 @@ ATOL = 1e-5
 
 
 def test_every_layer_type_is_declared() -> None:
-    assert TorchBackend().capabilities.layers == frozenset(LAYER_TYPES)
+    # every built-in kind; a test's own kinds count only where it registered a builder
+    declared = TorchBackend().capabilities.layers
+    assert frozenset(LAYER_TYPES.builtins()) <= declared <= frozenset(LAYER_TYPES)
 
 
 LAYOUT_SPECS = {

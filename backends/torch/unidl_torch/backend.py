@@ -11,25 +11,19 @@ from unidl.backend import Backend, BackendModel, Weights
 from unidl.capabilities import Capabilities
 from unidl.spec import Graph, ModelSpec
 
+from . import activations, builders, losses, optimizers
 from .devices import available_devices
 from .export import FORMATS
-from .model_graph import GraphModel
-from .model_seq import SequentialModel
+from .graph_model import GraphModel
+from .sequential_model import SequentialModel
 
 __all__ = ["TorchBackend"]
 
-#: The layer kinds ``Net`` and ``GraphNet`` build; declared explicitly so that a kind the
-#: core's catalogue gains is refused up front until this backend implements it.
-_LAYERS = ("Input", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout",
-           "BatchNorm", "Activation",
-           # unidl_torch.layers_seq
-           "Conv1D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
-           "GlobalAvgPool2D", "GlobalMaxPool2D", "Embedding", "Reshape", "Permute",
-           "LayerNorm", "SimpleRNN", "LSTM", "GRU",
-           # unidl_torch.graph (merges exist only in a Graph)
-           "Concatenate", "Add", "Subtract", "Multiply", "Average")
+#: Every built-in kind's builder is registered by importing these modules.
+_BUILDER_MODULES = (activations, builders, losses, optimizers)
 _FEATURES = ("dropout", "batchnorm_training", "lr_schedule", "sample_weight",
              "gradient_clipping", "optimizer_state", "graph")
+_DEVICE_KINDS = ("cpu", "cuda", "mps")
 
 
 class TorchBackend:
@@ -45,14 +39,13 @@ class TorchBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """What :class:`~unidl_torch.layers.Net` and :class:`~unidl_torch.graph.GraphNet`
-        build and the training loops implement: the layer kinds in ``_LAYERS``, every
-        activation, loss and optimizer the core defines, and every optional feature
-        (dropout, BatchNorm training, per-step learning rates, sample weights, gradient
-        clipping, canonical optimizer state, functional graphs)."""
-        return Capabilities(layers=frozenset(_LAYERS),
-                            device_kinds=frozenset(("cpu", "cuda", "mps")),
-                            features=frozenset(_FEATURES))
+        """Every kind (layer, activation, loss, optimizer) with a torch builder registered
+        (:mod:`unidl_torch.builders`; read now, so kinds registered later count), on CPU,
+        CUDA and MPS, with every optional feature (dropout, BatchNorm training, per-step
+        learning rates, sample weights, gradient clipping, canonical optimizer state,
+        functional graphs)."""
+        return Capabilities.from_builders("torch", features=_FEATURES,
+                                          device_kinds=_DEVICE_KINDS)
 
     @property
     def native_formats(self) -> tuple[str, ...]:

@@ -12,6 +12,9 @@ BatchNorm      ``<name>.weight``, ``.bias``, ``.running_mean``, ``.running_var``
                -> ``nn.BatchNorm1d``/``nn.BatchNorm2d``
 =============  =====================================================================
 
+(each builder module in :mod:`unidl_torch.builders` lists its kinds' tensors; a custom
+layer's are its canonical parameters, ``<name>.<param>`` in the canonical layout.)
+
 (A layer whose name is not a Python identifier is stored as ``layer<index>``, its position
 in ``Sequential.layers`` or ``Graph.layers``; a ``Graph``'s shared layer is stored once.)
 To rebuild without unidl, create the stock modules above with the same names and
@@ -51,8 +54,7 @@ from torch import nn
 from unidl import NotSupportedError
 from unidl.spec import Graph, ModelSpec
 
-from .graph import GraphNet
-from .layers import DropoutRng, Net
+from .network import GraphNet, SequentialNet
 
 __all__ = ["FORMATS", "save", "torch_module"]
 
@@ -81,6 +83,8 @@ def torch_module(spec: ModelSpec, device: str = "cpu") -> torch.nn.Module:
     """A fresh ``torch.nn.Module`` for ``spec`` (channels-last in and out) whose
     ``load_state_dict`` accepts an exported file; its weights are uninitialised."""
     dev = torch.device(device)
+    generator = torch.Generator(device=dev)
+    generator.manual_seed(0)
     if isinstance(spec, Graph):
-        return GraphNet(spec, DropoutRng(dev), dev)
-    return Net(spec, DropoutRng(dev), dev)
+        return GraphNet(spec, generator, dev)
+    return SequentialNet(spec, generator, dev)

@@ -2,8 +2,8 @@
 
 This module holds what every model shares (weights, optimizer, learning rates, clipping,
 optimizer state, export, the epoch's bookkeeping). What depends on the kind of spec, the
-network, ``predict`` and the training steps, lives in :class:`~unidl_torch.model_seq.
-SequentialModel` and :class:`~unidl_torch.model_graph.GraphModel`, which
+network, ``predict`` and the training steps, lives in :class:`~unidl_torch.sequential_model.
+SequentialModel` and :class:`~unidl_torch.graph_model.GraphModel`, which
 :meth:`TorchBackend.build <unidl_torch.backend.TorchBackend.build>` picks between. Each
 keeps its own tight step loop: a ``Sequential`` never pays for the graph's tuples.
 """
@@ -25,10 +25,9 @@ from unidl.spec import Optimizer
 
 from .devices import full_precision
 from .export import save
-from .layers import DropoutRng
+from .network import Slot
 from .optimizer_state import load_state, state_of
 from .optimizers import make_optimizer
-from .weights import Slot
 
 __all__ = ["TorchModel", "epoch_seed", "nothing"]
 
@@ -73,7 +72,9 @@ class TorchModel(Generic[NetT]):
     def __init__(self, weights: Weights, device: str) -> None:
         self._device_name = device
         self._device = torch.device(device)
-        self._rng = DropoutRng(self._device)
+        # the generator every random layer (Dropout) of the model draws from
+        self._generator = torch.Generator(device=self._device)
+        self._generator.manual_seed(0)
         self.net, self._slots = self._build()
         self._params = tuple(p for p in self.net.parameters() if p.requires_grad)
         self._optimizer: torch.optim.Optimizer | None = None
@@ -105,7 +106,7 @@ class TorchModel(Generic[NetT]):
     # -- training ---------------------------------------------------------------------
     def configure(self, setup: TrainingSetup) -> None:
         self._seed = setup.seed
-        self._rng.generator.manual_seed(setup.seed)
+        self._generator.manual_seed(setup.seed)
         # torch refuses an optimizer without parameters; such a model only runs forward
         self._optimizer = make_optimizer(setup.optimizer, self._params or
                                          [torch.nn.Parameter(torch.zeros(1))], self._device)
@@ -127,7 +128,7 @@ class TorchModel(Generic[NetT]):
             raise DataError("the epoch plan is empty: there is no sample to train on")
         lrs = self._learning_rates(plan)
         if plan.first_batch == 0:  # an epoch starts: its masks depend on (seed, epoch) only
-            self._rng.generator.manual_seed(epoch_seed(self._seed, plan.epoch))
+            self._generator.manual_seed(epoch_seed(self._seed, plan.epoch))
         self.net.train()
         with full_precision(self._device):
             losses, outputs = self._train_steps(data, plan, lrs, collect_outputs)

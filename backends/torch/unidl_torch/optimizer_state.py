@@ -2,7 +2,9 @@
 
 Each canonical slot is one tensor of torch's per-parameter state, in the parameter's torch
 layout (converted like the weights: Dense kernel (in, out) vs torch (out, in), Conv2D
-(kh, kw, in, out) vs (out, in, kh, kw)):
+(kh, kw, in, out) vs (out, in, kh, kw)). Which tensor holds which slot is part of each
+optimizer's builder (:class:`~unidl_torch.optimizers.TorchOptimizer` ``state_keys``); for
+the built-ins:
 
 ==========  ===========================================================================
 SGD         momentum -> ``momentum_buffer``
@@ -28,43 +30,41 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from unidl import NotSupportedError
 from unidl.optimizer_state import STEP, optimizer_slots
-from unidl.spec import SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
+from unidl.spec import Optimizer
 
-from .weights import Slot
+from .network.weights import Slot
+from .optimizers import TorchOptimizer, optimizer_builder
 
 __all__ = ["load_state", "state_of", "torch_keys"]
 
-_KEYS: tuple[tuple[type[Optimizer], dict[str, str]], ...] = (
-    (SGD, {"momentum": "momentum_buffer"}),
-    (Adam, {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"}),  # AdamW too
-    (RMSprop, {"v": "square_avg", "mean_grad": "grad_avg", "momentum": "momentum_buffer"}),
-    (Adagrad, {"accumulator": "sum"}),
-    (Adadelta, {"v": "square_avg", "u": "acc_delta"}),
-)
+
+def _layout(spec: Optimizer) -> TorchOptimizer:
+    builder = optimizer_builder(spec)
+    if not isinstance(builder, TorchOptimizer):
+        raise NotSupportedError(
+            f"the torch builder of optimizer {spec.kind!r} declares no state layout; "
+            "register a unidl_torch.TorchOptimizer(create, state_keys) for it to save or "
+            "restore its optimizer state")
+    return builder
 
 
 def torch_keys(spec: Optimizer) -> dict[str, str]:
     """Canonical slot -> torch state key, for the slots ``spec`` keeps (canonical order)."""
-    for cls, table in _KEYS:
-        if isinstance(spec, cls):
-            return {slot: table[slot] for slot in optimizer_slots(spec)}
-    from unidl import NotSupportedError
-
-    raise NotSupportedError(f"the torch backend has no state layout for "
-                            f"{type(spec).__name__!r}")
-
-
-def _initial(spec: Optimizer, slot: str) -> float:
-    if isinstance(spec, Adagrad) and slot == "accumulator":
-        return float(spec.initial_accumulator_value)
-    return 0.0
+    keys = _layout(spec).state_keys
+    slots = optimizer_slots(spec)
+    missing = [slot for slot in slots if slot not in keys]
+    if missing:
+        raise NotSupportedError(f"the torch builder of optimizer {spec.kind!r} names no torch "
+                                f"state for slot(s) {', '.join(missing)}")
+    return {slot: keys[slot] for slot in slots}
 
 
 def state_of(optimizer: torch.optim.Optimizer, spec: Optimizer, slots: Sequence[Slot],
              step: int) -> dict[str, npt.NDArray[Any]]:
     """The canonical state of ``optimizer`` (``slots``: the trainable parameters)."""
-    keys = torch_keys(spec)
+    keys, initial = torch_keys(spec), _layout(spec).initial
     out: dict[str, npt.NDArray[Any]] = {}
     for slot in slots:
         state = optimizer.state.get(slot.tensor, {})
@@ -72,7 +72,7 @@ def state_of(optimizer: torch.optim.Optimizer, spec: Optimizer, slots: Sequence[
         for name, key in keys.items():
             value = state.get(key)
             if value is None:  # not created yet: what torch's first step starts from
-                out[f"{slot.name}/{name}"] = np.full(shape, _initial(spec, name), np.float32)
+                out[f"{slot.name}/{name}"] = np.full(shape, initial(spec, name), np.float32)
             else:
                 array = value.detach().to("cpu", copy=True).numpy()
                 out[f"{slot.name}/{name}"] = np.ascontiguousarray(
@@ -84,7 +84,7 @@ def state_of(optimizer: torch.optim.Optimizer, spec: Optimizer, slots: Sequence[
 def load_state(optimizer: torch.optim.Optimizer, spec: Optimizer, slots: Sequence[Slot],
                state: Mapping[str, npt.NDArray[Any]]) -> int:
     """Load canonical ``state`` into ``optimizer``; returns the step count it holds."""
-    keys = torch_keys(spec)
+    keys, counts_steps = torch_keys(spec), _layout(spec).counts_steps
     # a scalar; read as one element so a (1,)-shaped copy of it works too
     step = round(float(np.asarray(state[STEP], dtype=np.float64).reshape(-1)[0]))
     if not slots:
@@ -98,7 +98,7 @@ def load_state(optimizer: torch.optim.Optimizer, spec: Optimizer, slots: Sequenc
             value = np.asarray(state[f"{slot.name}/{name}"])
             entry[key] = torch.from_numpy(np.ascontiguousarray(slot.to_torch(value),
                                                                dtype=np.float32))
-        if not isinstance(spec, SGD):  # torch's SGD keeps no step counter
+        if counts_steps:  # torch's SGD keeps no step counter
             entry["step"] = torch.tensor(float(step), dtype=scalar)
         if entry:
             packed[index[id(slot.tensor)]] = entry

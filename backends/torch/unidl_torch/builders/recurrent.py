@@ -10,28 +10,28 @@ Each module holds ``weight_ih`` (G*units, in), ``weight_hh`` (G*units, units) an
 - GRU: Keras ``reset_after=True`` is torch's GRU; Keras' gates ``z, r, h`` are torch's
   ``r, z, n`` with the first two blocks swapped. ``bias`` (2, 3*units) holds torch's
   ``bias_ih`` and ``bias_hh`` as rows (the canonical input and recurrent biases).
+
+A ``state_dict`` maps to stock ``nn.RNN``/``nn.LSTM``/``nn.GRU`` as ``weight_ih_l0`` =
+``weight_ih``, ``weight_hh_l0`` = ``weight_hh``, ``bias_ih_l0`` = ``bias`` (GRU:
+``bias[0]``) and ``bias_hh_l0`` = 0 (GRU: ``bias[1]``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import nn
 
 from unidl.spec import GRU, LSTM, SimpleRNN
 
-__all__ = ["RecurrentLayer", "gru_gates", "gru_kernel_to_canonical", "gru_kernel_to_torch",
-           "transpose"]
+from .base import Array, BuildContext, Weight, builds, transpose
 
-Array = npt.NDArray[Any]
+__all__ = ["RecurrentModule", "gru_gates", "gru_kernel_to_canonical", "gru_kernel_to_torch"]
 
-
-def transpose(a: Array) -> Array:
-    """Canonical kernel (in, G*units) <-> torch weight (G*units, in) (SimpleRNN, LSTM)."""
-    return a.T
+Cell = Literal["rnn", "lstm", "gru"]
+_GATES: dict[Cell, int] = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def gru_gates(a: Array) -> Array:
@@ -49,21 +49,21 @@ def gru_kernel_to_canonical(a: Array) -> Array:
     return gru_gates(a.T)
 
 
-class RecurrentLayer(nn.Module):
+class RecurrentModule(nn.Module):
     """One SimpleRNN / LSTM / GRU layer (zero initial state) on batch-first input."""
 
     bias_hh: torch.Tensor | None
 
-    def __init__(self, spec: SimpleRNN | LSTM | GRU, in_features: int,
+    def __init__(self, cell: Cell, units: int, return_sequences: bool, in_features: int,
                  device: torch.device) -> None:
         super().__init__()
-        gates = 4 if isinstance(spec, LSTM) else 3 if isinstance(spec, GRU) else 1
-        u = spec.units
+        u = units
         self.units = u
-        self.return_sequences = spec.return_sequences
-        self.is_lstm = isinstance(spec, LSTM)
-        self.is_gru = isinstance(spec, GRU)
-        g, n_ih, n_hh = gates * u, gates * u * in_features, gates * u * u
+        self.return_sequences = return_sequences
+        self.is_lstm = cell == "lstm"
+        self.is_gru = cell == "gru"
+        g = _GATES[cell] * u
+        n_ih, n_hh = g * in_features, g * u
         # One buffer in cuDNN's layout (w_ih, w_hh, b_ih, b_hh back to back) whose views are
         # the parameters: cuDNN then uses the weights in place instead of compacting them
         # into a fresh buffer (with a warning) on every call.
@@ -94,3 +94,28 @@ class RecurrentLayer(nn.Module):
         else:
             out, h = torch.rnn_tanh(x, h0, params, True, 1, 0.0, train, False, True)
         return out if self.return_sequences else h[0]
+
+
+_TRANSPOSED = {"kernel": Weight("weight_ih", transpose, transpose),
+               "recurrent_kernel": Weight("weight_hh", transpose, transpose)}
+
+
+@builds(SimpleRNN, weights=_TRANSPOSED)
+def _simple_rnn(layer: SimpleRNN, ctx: BuildContext) -> nn.Module:
+    return RecurrentModule("rnn", layer.units, layer.return_sequences, ctx.input_shape[-1],
+                           ctx.device)
+
+
+@builds(LSTM, weights=_TRANSPOSED)
+def _lstm(layer: LSTM, ctx: BuildContext) -> nn.Module:
+    return RecurrentModule("lstm", layer.units, layer.return_sequences, ctx.input_shape[-1],
+                           ctx.device)
+
+
+@builds(GRU, weights={
+    "kernel": Weight("weight_ih", gru_kernel_to_torch, gru_kernel_to_canonical),
+    "recurrent_kernel": Weight("weight_hh", gru_kernel_to_torch, gru_kernel_to_canonical),
+    "bias": Weight("bias", gru_gates, gru_gates)})
+def _gru(layer: GRU, ctx: BuildContext) -> nn.Module:
+    return RecurrentModule("gru", layer.units, layer.return_sequences, ctx.input_shape[-1],
+                           ctx.device)

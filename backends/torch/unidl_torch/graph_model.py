@@ -5,7 +5,7 @@ Data arrive as tuples in the spec's input and output order. The batch loss is
 ``sum_k weight_k * loss_k``, each ``loss_k`` the output's batch loss as for a
 ``Sequential`` (sample weights included); an output whose loss is fused with its final
 softmax/sigmoid (``OutputLoss.logits_loss``) reads the logits :meth:`GraphNet.pre
-<unidl_torch.graph.GraphNet.pre>` returns, and its collected outputs get the activation
+<unidl_torch.network.GraphNet.pre>` returns, and its collected outputs get the activation
 afterwards.
 """
 
@@ -27,10 +27,9 @@ from unidl.spec import Graph
 from .activations import Fn
 from .data import DeviceGraphArrays, as_input, as_target, as_tuple, as_weights
 from .devices import full_precision
-from .graph import GraphNet
-from .losses import LossFn, WeightedLossFn, loss_fn, weighted_loss_fn
+from .losses import LossFn, WeightedLossFn, loss_fns
 from .model import TorchModel, nothing
-from .weights import Slot, graph_slots
+from .network import GraphNet, Slot, graph_slots
 
 __all__ = ["GraphModel"]
 
@@ -42,7 +41,7 @@ Float32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class _OutputTerm:
-    """How one output enters the batch loss: ``weight * loss(out, y)`` where ``out`` is the
+    """How one output enters the batch loss: ``weight * loss(y, out)`` where ``out`` is the
     output's logits when ``head`` is None, else ``head(logits)``."""
 
     loss: LossFn
@@ -61,7 +60,7 @@ def _arrays(arrays: Arrays, names: Sequence[str], what: str) -> tuple[npt.NDArra
 
 
 class GraphModel(TorchModel[GraphNet]):
-    """A ``Graph`` as a :class:`~unidl_torch.graph.GraphNet`; tuples in, tuples out."""
+    """A ``Graph`` as a :class:`~unidl_torch.network.GraphNet`; tuples in, tuples out."""
 
     def __init__(self, spec: Graph, weights: Weights, device: str) -> None:
         self.spec = spec
@@ -71,7 +70,7 @@ class GraphModel(TorchModel[GraphNet]):
         self._arrays = DeviceGraphArrays(self._device)
 
     def _build(self) -> tuple[GraphNet, list[Slot]]:
-        net = GraphNet(self.spec, self._rng, self._device)
+        net = GraphNet(self.spec, self._generator, self._device)
         return net, graph_slots(self.spec, net)
 
     # -- inference --------------------------------------------------------------------
@@ -100,11 +99,11 @@ class GraphModel(TorchModel[GraphNet]):
         for out, head in zip(outputs, self.net.heads, strict=True):
             logits = out.logits_loss or out.loss.from_logits
             fused = out.logits_loss and head is not None
-            terms.append(_OutputTerm(loss_fn(out.loss, logits), weighted_loss_fn(out.loss, logits),
-                                     float(out.weight), None if fused else head))
+            fns = loss_fns(out.loss, logits)
+            terms.append(_OutputTerm(fns.mean, fns.weighted, float(out.weight),
+                                     None if fused else head))
         self._terms = tuple(terms)
-        self._class_indices = tuple(o.loss.name == "sparse_categorical_crossentropy"
-                                    for o in outputs)
+        self._class_indices = tuple(o.loss.kind.target == "class_index" for o in outputs)
 
     def _train_steps(self, data: SampleSource, plan: EpochPlan, lrs: list[float] | None,
                      collect: bool) -> tuple[list[torch.Tensor], tuple[Float32, ...] | None]:
@@ -171,7 +170,7 @@ class GraphModel(TorchModel[GraphNet]):
             loss: torch.Tensor | None = None
             for term, z, y in zip(terms, logits, yb, strict=True):
                 out = z if term.head is None else term.head(z)
-                part = term.loss(out, y) if wb is None else term.weighted(out, y, wb)
+                part = term.loss(y, out) if wb is None else term.weighted(y, out, wb)
                 if term.weight != 1.0:
                     part = part * term.weight
                 loss = part if loss is None else loss + part

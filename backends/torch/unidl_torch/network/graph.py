@@ -3,15 +3,18 @@ torch module.
 
 The graph is compiled once into a flat list of steps ``(function, input slots)``; running it
 appends each step's result to a list of tensors, so a forward pass is one Python loop with
-no name lookups. The modules are :mod:`unidl_torch.layers`' (the ones ``Net`` uses).
+no name lookups. Every layer's module comes from its registered builder
+(:mod:`unidl_torch.builders`), as in ``SequentialNet``; a merge's module takes its inputs
+as ``forward(*xs)``.
 
-Layout: every tensor between two nodes is channels-last, as unidl's data. A node running a
-2-D convolution or pooling permutes its input to (N, C, H, W) and its result back. Both
-permutes are views: torch's kernels read the permuted input as its ``channels_last`` memory
-format and return that format, so the result permuted back is already a contiguous
-channels-last tensor (no copy either way). BatchNorm normalises a channels-last tensor as
-(N*H*W, C) rows, the same arithmetic as the channels-first kernel. (``Net`` keeps whole
-stretches of image layers channels-first instead; in a graph a tensor may feed several
+Layout: every tensor between two nodes is channels-last, as unidl's data. A node whose
+builder's layout is ``"channels_first"`` (a 2-D convolution or pooling, on an image) permutes
+its input to (N, C, H, W) and its result back. Both permutes are views: torch's kernels read
+the permuted input as its ``channels_last`` memory format and return that format, so the
+result permuted back is already a contiguous channels-last tensor (no copy either way).
+Layers of layout ``"any"`` are handed the channels-last tensor (BatchNorm normalises it as
+(N*H*W, C) rows, the same arithmetic as the channels-first kernel). (``SequentialNet`` keeps
+whole stretches of image layers channels-first instead; in a graph a tensor may feed several
 layers that want different layouts, so one layout between nodes keeps every node local.)
 
 Activations run as steps of their own. For a graph output, the final activation is left
@@ -26,85 +29,28 @@ convolution on images of two sizes) gets a module of its own built for that shap
 parameters and persistent buffers *are* the first module's tensors; such variants are not
 registered (their tensors already are) but follow ``train()`` / ``eval()``.
 
-Integer inputs reach an ``Embedding`` as integer indices; every other layer reads one
-float32 copy, made once per forward pass.
+Integer inputs reach a layer that takes integers (``Embedding``) as integer indices; every
+other layer reads one float32 copy, made once per forward pass.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-from unidl.spec import (
-    Activation,
-    Add,
-    Average,
-    AvgPool2D,
-    Concatenate,
-    Conv2D,
-    Embedding,
-    Graph,
-    GraphNode,
-    MaxPool2D,
-    Merge,
-    Multiply,
-    Shape,
-    Subtract,
-)
+from unidl.spec import Graph, GraphNode, Shape
 
-from .activations import Fn, activation_fn
-from .layers import (
-    DropoutRng,
-    build_module,
-    module_name,
-    to_channels_first,
-    to_channels_last,
-    to_float,
-)
+from ..activations import Fn, activation_fn
+from ..builders import BuildContext, TorchLayer, build_module, layer_builder
+from .layout import module_name, to_channels_first, to_channels_last, to_float
 
 __all__ = ["GraphNet"]
 
 Call = Callable[..., torch.Tensor]
 _Net = TypeVar("_Net", bound="GraphNet")  # typing.Self needs Python 3.11
-
-
-def _sum(*xs: torch.Tensor) -> torch.Tensor:
-    return functools.reduce(torch.add, xs)
-
-
-def _product(*xs: torch.Tensor) -> torch.Tensor:
-    return functools.reduce(torch.mul, xs)
-
-
-def _difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a - b
-
-
-def _merge_fn(layer: Merge, rank: int) -> Call:
-    """The merge as a function of its input tensors (``rank``: their per-sample rank)."""
-    if isinstance(layer, Concatenate):
-        dim = 1 + layer.feature_axis(rank)
-
-        def concatenate(*xs: torch.Tensor) -> torch.Tensor:
-            return torch.cat(xs, dim)
-        return concatenate
-    if isinstance(layer, Add):
-        return _sum
-    if isinstance(layer, Subtract):
-        return _difference
-    if isinstance(layer, Multiply):
-        return _product
-    if isinstance(layer, Average):
-        def average(*xs: torch.Tensor) -> torch.Tensor:
-            return _sum(*xs) / len(xs)
-        return average
-    from unidl import NotSupportedError
-
-    raise NotSupportedError(f"the torch backend cannot merge with {layer.kind!r}")
 
 
 def _channels_first_call(forward: Fn) -> Fn:
@@ -124,7 +70,9 @@ def _tie(variant: nn.Module, owner: nn.Module) -> None:
     """Make ``variant`` hold ``owner``'s parameters and persistent buffers (the same tensor
     objects: one set of weights, updated by every call)."""
     for name, tensor in owner.state_dict(keep_vars=True).items():
-        setattr(variant, name, tensor)
+        *path, attr = name.split(".")
+        target = variant.get_submodule(".".join(path)) if path else variant
+        setattr(target, attr, tensor)
 
 
 class GraphNet(nn.Module):
@@ -132,14 +80,16 @@ class GraphNet(nn.Module):
     ``spec.input_names`` order and returns a tuple in ``spec.output_names`` order.
 
     ``pre(*inputs)`` returns the outputs before their final activations; ``heads`` holds
-    those activations (``None`` where linear). ``layer_modules`` maps each layer name to its
-    module; Activation layers and merges have none (they are plain functions).
+    those activations (``None`` where linear). ``layer_modules`` and ``layer_builders`` map
+    each layer name to its module (the first call's) and its builder.
     """
 
-    def __init__(self, spec: Graph, rng: DropoutRng, device: torch.device) -> None:
+    def __init__(self, spec: Graph, generator: torch.Generator | None,
+                 device: torch.device) -> None:
         super().__init__()
         self.spec = spec
         self.layer_modules: dict[str, nn.Module] = {}
+        self.layer_builders: dict[str, TorchLayer] = {}
         self._first_shapes: dict[str, tuple[Shape, ...]] = {}
         self._variants: list[nn.Module] = []
         self._steps: list[tuple[Call, tuple[int, ...]]] = []
@@ -149,7 +99,7 @@ class GraphNet(nn.Module):
         for inp in spec.input_layers:
             name = inp.layer_name
             if inp.dtype.startswith("int") and any(
-                    not isinstance(n.layer, Embedding) for n in spec.consumers(name)):
+                    not n.layer.takes_integers for n in spec.consumers(name)):
                 floats[name] = self._emit(to_float, (slots[name],))
         outputs = set(spec.output_names)
         positions = {layer.layer_name: i for i, layer in enumerate(spec.layers)}
@@ -157,16 +107,10 @@ class GraphNet(nn.Module):
         heads: dict[str, Fn] = {}
         for node in spec.nodes:
             layer = node.layer
-            ins = tuple(slots[t] if isinstance(layer, Embedding) else floats.get(t, slots[t])
+            ins = tuple(slots[t] if layer.takes_integers else floats.get(t, slots[t])
                         for t in node.inputs)
-            call: Call | None
-            if isinstance(layer, Merge):
-                call, act = _merge_fn(layer, len(node.input_shape)), None
-            elif isinstance(layer, Activation):
-                call, act = None, activation_fn(str(layer.activation))
-            else:
-                call = self._call(node, positions[layer.layer_name], rng, device)
-                act = activation_fn(str(getattr(layer, "activation", "linear")))
+            call = self._call(node, positions[layer.layer_name], generator, device)
+            act = activation_fn(layer.final_activation)
             if act is not None and node.output in outputs:  # split off the final activation
                 logits[node.output] = ins[0] if call is None else self._emit(call, ins)
                 heads[node.output] = act
@@ -199,26 +143,31 @@ class GraphNet(nn.Module):
         self._steps.append((call, ins))
         return self._n_inputs + len(self._steps) - 1
 
-    def _call(self, node: GraphNode, position: int, rng: DropoutRng,
-              device: torch.device) -> Call:
-        """The module call of a (non-merge, non-activation) node, channels-last in and out,
-        with the layer's activation left out."""
+    def _call(self, node: GraphNode, position: int, generator: torch.Generator | None,
+              device: torch.device) -> Call | None:
+        """The module call of a node, channels-last in and out, with the layer's activation
+        left out; None for a module that is the identity (an ``Activation`` layer)."""
         name, layer = node.layer.layer_name, node.layer
         owner = self.layer_modules.get(name)
         if owner is not None and self._first_shapes[name] == node.input_shapes:
-            module = owner
+            module, builder = owner, self.layer_builders[name]
         else:
-            module = build_module(layer, node.input_shape, node.output_shape, None, False, rng,
-                                  device)
+            builder = layer_builder(layer)
+            ctx = BuildContext(node.input_shape, node.output_shape, device, node.input_shapes,
+                               builder.channels_first(node.input_shape), generator)
+            module = build_module(builder, layer, ctx)
             if owner is None:
                 self.add_module(module_name(name, position, set(self._modules)), module)
                 self.layer_modules[name] = module
+                self.layer_builders[name] = builder
                 self._first_shapes[name] = node.input_shapes
             else:
                 _tie(module, owner)
                 self._variants.append(module)
-        forward: Fn = module.forward  # bound: no per-call hook machinery
-        if isinstance(layer, (Conv2D, MaxPool2D, AvgPool2D)):
+        if isinstance(module, nn.Identity):
+            return None
+        forward: Call = module.forward  # bound: no per-call hook machinery
+        if builder.channels_first(node.input_shape):
             return _channels_first_call(forward)
         return forward
 

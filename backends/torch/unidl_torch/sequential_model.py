@@ -16,10 +16,9 @@ from unidl.spec import Sequential
 
 from .data import DeviceArrays, as_input, as_target, as_weights
 from .devices import full_precision
-from .layers import Net
-from .losses import LossFn, WeightedLossFn, loss_fn, weighted_loss_fn
+from .losses import LossFn, WeightedLossFn, loss_fns
 from .model import TorchModel, nothing
-from .weights import Slot, slots
+from .network import SequentialNet, Slot, slots
 
 __all__ = ["SequentialModel"]
 
@@ -27,8 +26,9 @@ __all__ = ["SequentialModel"]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
 
-class SequentialModel(TorchModel[Net]):
-    """A ``Sequential`` as a :class:`~unidl_torch.layers.Net`; arrays in, arrays out."""
+class SequentialModel(TorchModel[SequentialNet]):
+    """A ``Sequential`` as a :class:`~unidl_torch.network.SequentialNet`; arrays in, arrays
+    out."""
 
     def __init__(self, spec: Sequential, weights: Weights, device: str) -> None:
         self.spec = spec
@@ -39,8 +39,8 @@ class SequentialModel(TorchModel[Net]):
         super().__init__(weights, device)
         self._arrays = DeviceArrays(self._device)
 
-    def _build(self) -> tuple[Net, list[Slot]]:
-        net = Net(self.spec, self._rng, self._device)
+    def _build(self) -> tuple[SequentialNet, list[Slot]]:
+        net = SequentialNet(self.spec, self._generator, self._device)
         return net, slots(self.spec, net)
 
     # -- inference --------------------------------------------------------------------
@@ -61,10 +61,10 @@ class SequentialModel(TorchModel[Net]):
     # -- training ---------------------------------------------------------------------
     def _configure_loss(self, setup: TrainingSetup) -> None:
         logits = setup.logits_loss or setup.loss.from_logits
-        self._loss = loss_fn(setup.loss, logits=logits)
-        self._weighted_loss = weighted_loss_fn(setup.loss, logits=logits)
+        fns = loss_fns(setup.loss, logits=logits)
+        self._loss, self._weighted_loss = fns.mean, fns.weighted
         self._fused_head = setup.logits_loss and self.net.head is not None
-        self._class_indices = setup.loss.name == "sparse_categorical_crossentropy"
+        self._class_indices = setup.loss.kind.target == "class_index"
 
     def _train_steps(self, data: SampleSource, plan: EpochPlan, lrs: list[float] | None,
                      collect: bool) -> tuple[list[torch.Tensor], npt.NDArray[np.float32] | None]:
@@ -131,7 +131,7 @@ class SequentialModel(TorchModel[Net]):
             for p in params:  # zero_grad(set_to_none=True) without its profiler wrapper
                 p.grad = None
             out = forward(xb)
-            loss = loss_fn_(out, yb) if wb is None else weighted(out, yb, wb)
+            loss = loss_fn_(yb, out) if wb is None else weighted(yb, out, wb)
             backward(loss)
             if clip is not None:
                 clip()
