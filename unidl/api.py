@@ -12,7 +12,13 @@ import numpy as np
 from .backend import Backend
 from .capabilities import check_device_kind, check_spec
 from .devices import canonical_device, resolve_device
-from .errors import BackendNotFoundError, ModelFormatError, SpecError
+from .errors import (
+    BackendNotFoundError,
+    ModelFormatError,
+    SpecError,
+    UnregisteredKindError,
+    at_path,
+)
 from .initializers import initial_weights
 from .io import SPEC_FILE, read_model_files
 from .metrics import UserMetric
@@ -103,6 +109,8 @@ def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto")
     spec_doc, meta, weights, opt_state = read_model_files(path)
     try:
         spec = from_dict(spec_doc.get("model"))
+    except UnregisteredKindError as e:  # not a broken file: this process lacks a kind
+        raise at_path(e, str(path / SPEC_FILE)) from None
     except SpecError as e:
         raise ModelFormatError(f"{path / SPEC_FILE} holds an invalid spec: {e}") from None
     seed = spec_doc.get("seed")

@@ -73,14 +73,16 @@ class UnregisteredKindError(SpecError):
     process has registered. The module that registered it is named, never imported: loading
     a file runs no code from it."""
 
-    def __init__(self, family: str, kind: str, module: str, path: str = "") -> None:
-        self.family = family
-        self.kind = kind
-        self.module = module
+    def __init__(self, missing: list[tuple[str, str, str]], path: str = "") -> None:
+        #: (family, kind, module) of each kind that is not registered
+        self.missing = missing
+        listed = ", ".join(f"{family} {kind[:80]!r} (registered by module {module[:120]!r})"
+                           for family, kind, module in missing[:10])
+        modules = sorted({module[:120] for _, _, module in missing})
         super().__init__(
-            f"{family} kind {kind[:80]!r} is not registered in this process; it was "
-            f"registered by module {module[:120]!r} when the model was saved. Import that "
-            f"module (or the one that defines {kind[:80]!r}) before loading", path)
+            f"the model uses kinds that are not registered in this process: {listed}. "
+            f"Import the module(s) that register them ({', '.join(modules)}) before "
+            "loading; unidl never imports them from the file", path)
 
 
 class DataError(UnidlError, ValueError):

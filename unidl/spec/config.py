@@ -48,6 +48,7 @@ def check_custom_kinds(value: object) -> None:
     if not isinstance(value, dict):
         raise SpecError(f"must be a mapping of family -> {{kind: module}}, got "
                         f"{type(value).__name__}", path)
+    missing: list[tuple[str, str, str]] = []
     for family, kinds in value.items():
         registry = _REGISTRIES.get(family) if isinstance(family, str) else None
         if registry is None or not isinstance(kinds, dict):
@@ -57,4 +58,6 @@ def check_custom_kinds(value: object) -> None:
             if not isinstance(kind, str) or not isinstance(module, str):
                 raise SpecError("kind and module names must be strings", f"{path}.{family}")
             if registry.canonical(kind) is None:
-                raise UnregisteredKindError(family, kind, module, f"{path}.{family}")
+                missing.append((family, kind, module))
+    if missing:
+        raise UnregisteredKindError(missing, path)
