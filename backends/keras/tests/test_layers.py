@@ -7,13 +7,13 @@ import pytest
 from keras_helpers import build, one_batch_epoch, setup
 
 import unidl
-from unidl.spec import ACTIVATIONS
+from unidl.spec import ACTIVATION_KINDS
 from unidl.testing.reference import forward
 
 ATOL = 1e-5
 
 
-@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("act", ACTIVATION_KINDS.builtins())
 def test_dense_activation(act: str, rng: np.random.Generator) -> None:
     spec = unidl.Sequential([unidl.Input((6,)), unidl.Dense(5, activation=act)])
     model = build(spec)
@@ -26,7 +26,7 @@ def test_dense_activation(act: str, rng: np.random.Generator) -> None:
     np.testing.assert_allclose(got, forward(spec, w, x), atol=ATOL, rtol=1e-5)
 
 
-@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("act", ACTIVATION_KINDS.builtins())
 def test_activation_layer(act: str, rng: np.random.Generator) -> None:
     spec = unidl.Sequential([unidl.Input((4, 3)), unidl.Activation(act)])
     x = (rng.standard_normal((5, 4, 3)) * 3).astype(np.float32)
