@@ -15,6 +15,7 @@ from torch_refs import build
 from unidl_torch import TorchBackend, torch_module
 
 import unidl
+from unidl.testing.reference import forward
 
 
 def test_entry_point_returns_the_backend() -> None:
@@ -123,3 +124,24 @@ def test_backend_builds_on_every_available_device(rng: np.random.Generator) -> N
         model = build(spec, weights=w, device=device)
         assert model.device == device
         np.testing.assert_allclose(model.predict(x, 2), want, rtol=1e-5, atol=1e-6)
+
+
+def test_layer_names_that_are_module_attributes_are_stored_by_position(
+        rng: np.random.Generator) -> None:
+    """A layer may be named like the network's own attributes (``pre``, ``head``, ...):
+    it is registered as ``layer<index>`` and the network keeps working."""
+    spec = unidl.Sequential([unidl.Input((4,)), unidl.Dense(3, name="pre"),
+                             unidl.Dense(3, name="head", activation="relu"),
+                             unidl.Dense(2, name="spec", activation="softmax")])
+    w = {k: rng.standard_normal(p.shape).astype(np.float32) for k, p in spec.params.items()}
+    model = build(spec, weights=w)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, 5), forward(spec, w, x), rtol=1e-5, atol=1e-6)
+    assert sorted(k.split(".")[0] for k in model.net.state_dict()) == [
+        "layer1", "layer1", "layer2", "layer2", "layer3", "layer3"]
+    a = unidl.Input((4,), name="a")
+    graph = unidl.Graph(a, unidl.Dense(2, name="heads", activation="softmax")(
+        unidl.Dense(3, name="pre")(a)))
+    gw = {k: rng.standard_normal(p.shape).astype(np.float32) for k, p in graph.params.items()}
+    (got,) = build(graph, weights=gw).predict(x, 5)
+    np.testing.assert_allclose(got, forward(graph, gw, (x,))[0], rtol=1e-5, atol=1e-6)

@@ -15,8 +15,9 @@ BatchNorm      ``<name>.weight``, ``.bias``, ``.running_mean``, ``.running_var``
 (each builder module in :mod:`unidl_torch.builders` lists its kinds' tensors; a custom
 layer's are its canonical parameters, ``<name>.<param>`` in the canonical layout.)
 
-(A layer whose name is not a Python identifier is stored as ``layer<index>``, its position
-in ``Sequential.layers`` or ``Graph.layers``; a ``Graph``'s shared layer is stored once.)
+(A layer whose name is not a Python identifier, or is an attribute of the network module
+such as ``pre`` or ``head``, is stored as ``layer<index>``, its position in
+``Sequential.layers`` or ``Graph.layers``; a ``Graph``'s shared layer is stored once.)
 To rebuild without unidl, create the stock modules above with the same names and
 ``load_state_dict(state, strict=False)`` (strict also works: BatchNorm fills in
 ``num_batches_tracked``), or per layer::

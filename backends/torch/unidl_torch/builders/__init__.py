@@ -16,18 +16,21 @@ Layers
 
 ``ctx`` (a frozen :class:`BuildContext`) gives ``input_shape`` and ``output_shape`` (per
 sample, channels-last, no batch dimension), ``input_shapes`` (every input's, for a merge),
-``device`` (a ``torch.device``) and ``generator`` (the model's seeded ``torch.Generator``,
-for random numbers in training). The module's ``forward`` takes a channels-last, batch-first
-tensor (a merge: one per input, ``forward(*xs)``) and returns one. It holds each canonical
-parameter of ``layer.params(ctx.input_shape)`` as an attribute with that name, in the
-canonical (Keras) layout and shape: trainable ones as ``nn.Parameter``, the others
-(``ParamInfo.trainable`` False) as buffers. That is how weights are set and read (``fit``,
-``save``/``load``, ``get_weights``), how gradients reach them, and what ``export`` writes;
-a missing attribute, a wrong shape, or a trainable parameter held as a buffer (or the
-reverse) is a :class:`~unidl.BackendError` at build. If the layer has an ``activation``
-field (``layer.final_activation`` is not ``"linear"``), the backend applies that activation
-after the module: the module itself must not. Custom layers work in ``Sequential`` and
-``Graph`` models alike.
+``device`` (a ``torch.device``; a module built elsewhere is moved there), ``generator``
+(the model's seeded ``torch.Generator``, for random numbers in training) and ``name`` (the
+layer's).
+
+The module's ``forward`` takes a channels-last, batch-first tensor (a merge: one per input,
+``forward(*xs)``) and returns one. It holds each canonical parameter of
+``layer.params(ctx.input_shape)`` as an attribute of that name, in the canonical (Keras)
+layout and shape: trainable ones as ``nn.Parameter``, the others (``ParamInfo.trainable``
+False) as buffers. That is how weights are set and read (``fit``, ``save``/``load``,
+``get_weights``), how gradients reach them, and what ``export`` writes; a missing
+attribute, a wrong shape, or a trainable parameter held as a buffer (or the reverse) is a
+:class:`~unidl.NotSupportedError` naming the layer, at build. If the layer has an
+``activation`` field (``layer.final_activation`` is not ``"linear"``), the backend applies
+that activation after the module: the module itself must not. Custom layers work in
+``Sequential`` and ``Graph`` models alike (a shared layer is one module).
 
 The backend wraps such a function into a :class:`TorchLayer`: canonical names, identity
 converters, channels-last layout. A builder may register a :class:`TorchLayer` directly

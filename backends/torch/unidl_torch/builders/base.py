@@ -70,6 +70,7 @@ class BuildContext:
     (N, C, H, W) tensor; only ever True for a :class:`TorchLayer` whose ``layout`` is not
     ``"channels_last"``. ``generator``: the model's seeded random generator, for layers that
     draw random numbers in training (dropout masks); reseeded by the core's seed each epoch.
+    ``name``: the spec layer's name (the module is registered under it where torch allows).
     """
 
     input_shape: Shape
@@ -78,6 +79,7 @@ class BuildContext:
     input_shapes: tuple[Shape, ...] = ()
     channels_first: bool = False
     generator: torch.Generator | None = None
+    name: str = ""
 
     def __post_init__(self) -> None:
         if not self.input_shapes:

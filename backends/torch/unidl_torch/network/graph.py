@@ -94,6 +94,10 @@ class GraphNet(nn.Module):
         self._variants: list[nn.Module] = []
         self._steps: list[tuple[Call, tuple[int, ...]]] = []
         self._n_inputs = len(spec.input_names)
+        # set before any module, so that none takes these names
+        self.heads: tuple[Fn | None, ...] = ()
+        self._outputs: tuple[int, ...] = ()
+        self._release: tuple[tuple[int, ...], ...] = ()
         slots = {name: i for i, name in enumerate(spec.input_names)}
         floats: dict[str, int] = {}  # integer input -> its float32 copy
         for inp in spec.input_layers:
@@ -121,7 +125,7 @@ class GraphNet(nn.Module):
             else:
                 slots[node.output] = self._emit(call if act is None else _then(call, act), ins)
         self._outputs = tuple(logits[n] if n in logits else slots[n] for n in spec.output_names)
-        self.heads: tuple[Fn | None, ...] = tuple(heads.get(n) for n in spec.output_names)
+        self.heads = tuple(heads.get(n) for n in spec.output_names)
         self._release = self._last_uses()
 
     def _last_uses(self) -> tuple[tuple[int, ...], ...]:
@@ -154,10 +158,10 @@ class GraphNet(nn.Module):
         else:
             builder = layer_builder(layer)
             ctx = BuildContext(node.input_shape, node.output_shape, device, node.input_shapes,
-                               builder.channels_first(node.input_shape), generator)
+                               builder.channels_first(node.input_shape), generator, name)
             module = build_module(builder, layer, ctx)
             if owner is None:
-                self.add_module(module_name(name, position, set(self._modules)), module)
+                self.add_module(module_name(name, position, self), module)
                 self.layer_modules[name] = module
                 self.layer_builders[name] = builder
                 self._first_shapes[name] = node.input_shapes

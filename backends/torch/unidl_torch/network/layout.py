@@ -23,7 +23,13 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
-def module_name(name: str, index: int, taken: set[str]) -> str:
-    """The spec layer name when torch accepts it as a module name, else ``layer<index>``."""
-    ok = name.isidentifier() and not hasattr(nn.Module, name) and name not in taken
-    return name if ok else f"layer{index}"
+def module_name(name: str, index: int, owner: nn.Module) -> str:
+    """The spec layer name when torch accepts it as a module name of ``owner`` (an
+    identifier that is none of ``owner``'s attributes: methods such as ``pre``, fields,
+    modules already added), else ``layer<index>`` (with ``_`` appended until free)."""
+    if name.isidentifier() and not hasattr(owner, name):
+        return name
+    fallback = f"layer{index}"
+    while hasattr(owner, fallback):
+        fallback += "_"
+    return fallback

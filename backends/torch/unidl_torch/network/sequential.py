@@ -47,6 +47,8 @@ class SequentialNet(nn.Module):
         self.spec = spec
         self.layer_modules: dict[str, nn.Module] = {}
         self.layer_builders: dict[str, TorchLayer] = {}
+        self.head: Fn | None = None  # set before any module, so none takes these names
+        self._steps: tuple[Callable[[torch.Tensor], torch.Tensor], ...] = ()
         steps: list[Callable[[torch.Tensor], torch.Tensor]] = []
         channels_first = False
         shapes = spec.layer_shapes
@@ -66,9 +68,9 @@ class SequentialNet(nn.Module):
                 steps.append(to_channels_last)  # Permute, Flatten, Reshape, ... see (H, W, C)
             module = build_module(builder, layer, BuildContext(
                 ls.input_shape, ls.output_shape, device, channels_first=runs_first,
-                generator=generator))
+                generator=generator, name=ls.name))
             channels_first = runs_first and len(ls.output_shape) > 1  # (N, C): either way
-            self.add_module(module_name(ls.name, i + 1, set(self._modules)), module)
+            self.add_module(module_name(ls.name, i + 1, self), module)
             self.layer_modules[ls.name] = module
             self.layer_builders[ls.name] = builder
             if not isinstance(module, nn.Identity):

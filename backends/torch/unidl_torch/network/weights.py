@@ -4,7 +4,7 @@ Each layer's builder says where its canonical parameters live
 (:class:`~unidl_torch.builders.TorchLayer` ``weights``: the module attribute and the
 converters both ways; by default the attribute of the canonical name, canonical layout).
 The slots are checked once, at build: a builder whose module lacks a parameter, holds it in
-another shape, or holds a trainable one as a buffer (or the reverse) is a BackendError
+another shape, or holds a trainable one as a buffer (or the reverse) is a NotSupportedError
 naming the layer, not a wrong model later.
 """
 
@@ -19,7 +19,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from unidl import BackendError
+from unidl import NotSupportedError
 from unidl.spec import Graph, Sequential
 from unidl.spec.layers import Layer, Shape
 
@@ -62,18 +62,23 @@ def layer_slots(name: str, layer: Layer, in_shape: Shape, module: nn.Module,
     out: list[Slot] = []
     for pname, info in layer.params(in_shape).items():
         weight = builder.weight(pname)
-        where = f"layer {name!r} ({layer.kind}): the torch module"
+        where = f"layer {name!r} ({layer.kind}): its torch module"
         tensor = getattr(module, weight.attr, None)
         if not isinstance(tensor, torch.Tensor):
-            raise BackendError(f"{where} has no tensor attribute {weight.attr!r} for its "
-                               f"canonical parameter {pname!r}")
+            held = [n for n, _ in module.named_parameters()] + [
+                n for n, _ in module.named_buffers()]
+            raise NotSupportedError(
+                f"{where} has no tensor attribute {weight.attr!r} for the canonical "
+                f"parameter {pname!r} (it holds {', '.join(held) or 'no tensors'}); a torch "
+                "builder keeps each canonical parameter under its canonical name")
         if info.trainable != isinstance(tensor, nn.Parameter):
             want = "an nn.Parameter" if info.trainable else "a buffer (it is not trainable)"
-            raise BackendError(f"{where} must hold {pname!r} as {want}")
+            raise NotSupportedError(f"{where} must hold {pname!r} as {want}")
         slot = Slot(f"{name}/{pname}", tensor, weight.to_torch, weight.to_canonical)
         if slot.shape != tuple(info.shape):
-            raise BackendError(f"{where} holds {pname!r} in shape {slot.shape} (canonical "
-                               f"layout); the layer's params() say {tuple(info.shape)}")
+            raise NotSupportedError(
+                f"{where} holds {pname!r} in shape {slot.shape} (canonical layout) but the "
+                f"layer's params() give {tuple(info.shape)}")
         out.append(slot)
     return out
 
