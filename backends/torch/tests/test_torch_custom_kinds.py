@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch_kinds
 from torch_kinds import (
     CONTEXTS,
     LOSS_CALLS,
@@ -34,6 +35,11 @@ from unidl.testing import kinds
 from unidl.testing.reference import forward
 
 ATOL = 1e-5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _register_kinds() -> None:
+    torch_kinds.register()  # when these tests run, not at import (see torch_kinds)
 
 
 # -- forward ---------------------------------------------------------------------------
@@ -61,7 +67,7 @@ def test_custom_layer_and_activation_forward_match_the_reference(
 
 
 def test_custom_kinds_in_a_graph_with_a_shared_layer_and_a_merge(
-        rng: np.random.Generator) -> None:
+        tmp_path: Path, rng: np.random.Generator) -> None:
     a, b = unidl.Input((4,), name="a"), unidl.Input((4,), name="b")
     shared = TorchTestScale(activation="torch_test_softsign", name="shared")
     merged = TorchTestMax(name="max")([shared(a), shared(b), unidl.Dense(4, name="d")(a)])
@@ -75,6 +81,12 @@ def test_custom_kinds_in_a_graph_with_a_shared_layer_and_a_merge(
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=ATOL)
     assert list(model.get_weights()) == list(spec.params)  # one set: shared
     assert sum(p.numel() for p in model.net.parameters()) == 4 + 4 * 4 + 4 + 4 * 2 + 2
+    # saved and loaded through the portable format, weights matched by canonical names
+    saved = unidl.build(spec, backend="torch", seed=0, device="cpu")
+    saved.set_weights(w)
+    saved.save(tmp_path / "graph")
+    back = unidl.load(tmp_path / "graph", backend="torch", device="cpu").predict(x)
+    np.testing.assert_allclose(back, got, rtol=0, atol=1e-6)
 
 
 def test_custom_layer_and_activation_inside_a_stretch_of_image_layers(

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import torch
+import torch_kinds
 from torch_kinds import TorchTestMisbuilt, TorchTestUnbuilt, TorchTestUnbuiltOpt, setup
 from torch_refs import build
 from unidl_torch import TorchBackend, torch_module
@@ -18,6 +19,11 @@ from unidl_torch import TorchBackend, torch_module
 import unidl
 
 Array = Any
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _register_kinds() -> None:
+    torch_kinds.register()  # when these tests run, not at import (see torch_kinds)
 
 
 # -- capabilities and missing builders -------------------------------------------------

@@ -1,7 +1,7 @@
-"""Kinds of one's own for the torch backend tests, each registered the way users do
-(``unidl.register_builder``): a layer with weights, an activation that is elementwise and
-one that is not, two losses, a merge, a layer registered as a ``TorchLayer``, an optimizer,
-and kinds without (or with broken) torch builders.
+"""Kinds of one's own for the torch backend tests, registered the way users do (by
+:func:`register`, when the tests that use them run): a layer with weights, an activation
+that is elementwise and one that is not, two losses, a merge, a layer registered as a
+``TorchLayer``, an optimizer, and kinds without (or with broken) torch builders.
 
 Kind names start with ``Torch``/``torch_``: both backends' tests may run in one process,
 and a name belongs to the module that registered it.
@@ -30,7 +30,6 @@ Array = Any
 
 
 # -- the kinds -------------------------------------------------------------------------
-@unidl.register_layer
 @dataclass(frozen=True)
 class TorchTestScale(unidl.Layer):
     """``activation(x * scale + shift)`` per feature: ``scale`` trained, ``shift`` state."""
@@ -73,24 +72,11 @@ def _build_scale(layer: TorchTestScale, ctx: BuildContext) -> nn.Module:
     return _ScaleModule(ctx.input_shape[-1])  # on the CPU: the backend moves it to ctx.device
 
 
-unidl.register_builder(TorchTestScale, "torch", _build_scale)
-
-SOFTSIGN = unidl.register_activation("torch_test_softsign", lambda x: x / (1 + np.abs(x)))
-unidl.register_builder(SOFTSIGN, "torch", lambda x: x / (1 + x.abs()))
-
-
 def _l1_normalise(x: Array) -> Array:
     return np.asarray(x / (1 + np.abs(x).sum(axis=-1, keepdims=True)))
 
 
-# mixes the channels (like softmax): inside a channels-first stretch the backend moves them
-L1_NORM = unidl.register_activation("torch_test_l1_normalise", _l1_normalise,
-                                    elementwise=False)
-unidl.register_builder(L1_NORM, "torch",
-                       lambda x: x / (1 + x.abs().sum(dim=-1, keepdim=True)))
 
-LOG_COSH = unidl.register_loss("torch_test_log_cosh",
-                               lambda t, p, spec: np.log(np.cosh(p - t)))
 LOSS_CALLS: list[bool] = []
 
 
@@ -100,20 +86,10 @@ def _log_cosh(spec: unidl.Loss, logits: bool) -> Callable[[torch.Tensor, torch.T
     return lambda y_true, y_pred: torch.log(torch.cosh(y_pred - y_true))  # per element
 
 
-unidl.register_builder(LOG_COSH, "torch", _log_cosh)
-
-
 def _nll(t: Array, p: Array, spec: Any) -> Array:
     return -np.log(np.take_along_axis(p, t[:, None], 1)[:, 0])
 
 
-# a class-index loss: y_true must arrive as int64 class indices of shape (n,)
-NLL = unidl.register_loss("torch_test_nll", _nll, target="class_index")
-unidl.register_builder(NLL, "torch", lambda spec, logits: lambda y, p: -torch.log(
-    p.gather(1, y[:, None])[:, 0]))
-
-
-@unidl.register_layer
 @dataclass(frozen=True)
 class TorchTestMax(Merge):
     """The elementwise maximum of its inputs (a merge of one's own)."""
@@ -134,10 +110,6 @@ class _MaxModule(nn.Module):
         return out
 
 
-unidl.register_builder(TorchTestMax, "torch", lambda layer, ctx: _MaxModule())
-
-
-@unidl.register_layer
 @dataclass(frozen=True)
 class TorchTestProject(unidl.Layer):
     """``x @ kernel`` on the last axis; its torch builder keeps torch's (out, in) layout."""
@@ -161,14 +133,6 @@ def _transpose(a: Array) -> Array:
     return a.T
 
 
-# the richer form a builder may register directly: torch's name and layout for the kernel
-unidl.register_builder(TorchTestProject, "torch", TorchLayer(
-    lambda layer, ctx: nn.Linear(ctx.input_shape[-1], layer.units, bias=False,
-                                 device=ctx.device),
-    weights={"kernel": Weight("weight", _transpose, _transpose)}))
-
-
-@unidl.register_layer
 @dataclass(frozen=True)
 class TorchTestUnbuilt(unidl.Layer):
     """A kind no backend has a builder for."""
@@ -180,7 +144,6 @@ class TorchTestUnbuilt(unidl.Layer):
         return x
 
 
-@unidl.register_layer
 @dataclass(frozen=True)
 class TorchTestMisbuilt(unidl.Layer):
     """A kind whose torch builder gets its canonical parameter wrong in one of three ways."""
@@ -210,14 +173,6 @@ class _Misbuilt(nn.Module):
         return x
 
 
-unidl.register_builder(TorchTestMisbuilt, "torch",
-                       lambda layer, ctx: _Misbuilt(layer.mistake, ctx.input_shape[-1]))
-
-UNBUILT_ACT = unidl.register_activation("torch_test_unbuilt_act", lambda x: x)
-UNBUILT_LOSS = unidl.register_loss("torch_test_unbuilt_loss", lambda t, p, spec: (t - p) ** 2)
-
-
-@unidl.register_optimizer
 @dataclass(frozen=True)
 class TorchTestSignSGD(unidl.Optimizer):
     """``p -= lr * sign(g)``."""
@@ -238,14 +193,65 @@ class _SignSGD(torch.optim.Optimizer):
                     p.sub_(group["lr"] * torch.sign(p.grad))
 
 
-unidl.register_builder(TorchTestSignSGD, "torch",
-                       lambda spec, params, device: _SignSGD(params, spec.lr))
-
-
-@unidl.register_optimizer
 @dataclass(frozen=True)
 class TorchTestUnbuiltOpt(unidl.Optimizer):
     kind: ClassVar[str] = "TorchTestUnbuiltOpt"
+
+
+def _softsign(x: Array) -> Array:
+    return np.asarray(x / (1 + np.abs(x)))
+
+
+def _project(layer: TorchTestProject, ctx: BuildContext) -> nn.Module:
+    return nn.Linear(ctx.input_shape[-1], layer.units, bias=False, device=ctx.device)
+
+
+def _misbuilt(layer: TorchTestMisbuilt, ctx: BuildContext) -> nn.Module:
+    return _Misbuilt(layer.mistake, ctx.input_shape[-1])
+
+
+def _sign_sgd(spec: TorchTestSignSGD, params: list[nn.Parameter],
+              device: torch.device) -> torch.optim.Optimizer:
+    return _SignSGD(params, spec.lr)
+
+
+def register() -> None:
+    """Register every kind here, and the torch builders of those that have one.
+
+    Called by a module-scoped fixture when the tests that use them run, not at import:
+    other test modules parametrize over the registries when collected and must not meet
+    these (one of them deliberately without a torch builder). Registering again from this
+    module replaces its own entries."""
+    for layer in (TorchTestScale, TorchTestMax, TorchTestProject, TorchTestUnbuilt,
+                  TorchTestMisbuilt):
+        unidl.register_layer(layer)
+    for opt in (TorchTestSignSGD, TorchTestUnbuiltOpt):
+        unidl.register_optimizer(opt)
+    unidl.register_builder(TorchTestScale, "torch", _build_scale)
+    unidl.register_builder(TorchTestMax, "torch", lambda layer, ctx: _MaxModule())
+    # the richer form a builder may register directly: torch's name and layout for the kernel
+    unidl.register_builder(TorchTestProject, "torch", TorchLayer(
+        _project, weights={"kernel": Weight("weight", _transpose, _transpose)}))
+    unidl.register_builder(TorchTestMisbuilt, "torch", _misbuilt)
+    unidl.register_builder(TorchTestSignSGD, "torch", _sign_sgd)
+
+    softsign = unidl.register_activation("torch_test_softsign", _softsign)
+    unidl.register_builder(softsign, "torch", lambda x: x / (1 + x.abs()))
+    # mixes the channels (like softmax): inside a channels-first stretch the backend moves
+    # them last around the function
+    l1_norm = unidl.register_activation("torch_test_l1_normalise", _l1_normalise,
+                                        elementwise=False)
+    unidl.register_builder(l1_norm, "torch",
+                           lambda x: x / (1 + x.abs().sum(dim=-1, keepdim=True)))
+    log_cosh = unidl.register_loss("torch_test_log_cosh",
+                                   lambda t, p, spec: np.log(np.cosh(p - t)))
+    unidl.register_builder(log_cosh, "torch", _log_cosh)
+    # a class-index loss: y_true must arrive as int64 class indices of shape (n,)
+    nll = unidl.register_loss("torch_test_nll", _nll, target="class_index")
+    unidl.register_builder(nll, "torch", lambda spec, logits: lambda y, p: -torch.log(
+        p.gather(1, y[:, None])[:, 0]))
+    unidl.register_activation("torch_test_unbuilt_act", lambda x: x)
+    unidl.register_loss("torch_test_unbuilt_loss", lambda t, p, spec: (t - p) ** 2)
 
 
 # -- helpers ---------------------------------------------------------------------------
