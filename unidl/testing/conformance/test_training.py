@@ -134,7 +134,7 @@ def test_every_declared_optimizer_lowers_the_loss(backend: str, kind: str) -> No
     x, y = regression(n=128)
     lr = {"SGD": 0.05, "Adadelta": 1.0, "Adagrad": 0.05}.get(kind, 0.01)
     model = unidl.fit(dense(5, 1), (x, y), backend=backend, loss="mse",
-                      optimizer=OPTIMIZER_TYPES[kind.lower()](lr=lr), epochs=6,
+                      optimizer=OPTIMIZER_TYPES.lookup(kind, "optimizer")(lr=lr), epochs=6,
                       batch_size=16, seed=0, device="cpu", verbose=0)
     assert model.history["loss"][-1] < 0.8 * model.history["loss"][0]
 
