@@ -157,15 +157,26 @@ class AvgPool2D(_Pool2D):
 
 @dataclass(frozen=True)
 class _GlobalPool(Layer):
-    """Reduces every axis but the channels (the last) to one value per channel."""
+    """Reduces every axis but the channels (the last) to one value per channel, by the
+    mean or the max (``reduces``)."""
 
     name: str | None = None
     rank: ClassVar[int] = 2
+    reduces: ClassVar[str] = "mean"
 
     def output_shape(self, input_shape: Shape) -> Shape:
         what = "(steps, channels)" if self.rank == 2 else "(height, width, channels)"
         needs_rank(self, input_shape, self.rank, what)
         return (input_shape[-1],)
+
+    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
+        cells = x.reshape(len(x), -1, x.shape[-1])
+        return np.asarray(cells.max(axis=1) if self.reduces == "max" else cells.mean(axis=1))
+
+    @classmethod
+    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
+        return ((cls(), (5, 3) if cls.rank == 2 else (3, 4, 2)),)
+
 
 @register_layer
 @dataclass(frozen=True)
@@ -173,26 +184,13 @@ class GlobalAvgPool1D(_GlobalPool):
     kind: ClassVar[str] = "GlobalAvgPool1D"
     name_prefix: ClassVar[str] = "global_average_pooling1d"
 
-    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
-        return np.asarray(x.reshape(len(x), -1, x.shape[-1]).mean(axis=1))
-
-    @classmethod
-    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
-        return ((cls(), (5, 3)),)
-
 
 @register_layer
 @dataclass(frozen=True)
 class GlobalMaxPool1D(_GlobalPool):
     kind: ClassVar[str] = "GlobalMaxPool1D"
     name_prefix: ClassVar[str] = "global_max_pooling1d"
-
-    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
-        return np.asarray(x.reshape(len(x), -1, x.shape[-1]).max(axis=1))
-
-    @classmethod
-    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
-        return ((cls(), (5, 3)),)
+    reduces: ClassVar[str] = "max"
 
 
 @register_layer
@@ -202,13 +200,6 @@ class GlobalAvgPool2D(_GlobalPool):
     name_prefix: ClassVar[str] = "global_average_pooling2d"
     rank: ClassVar[int] = 3
 
-    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
-        return np.asarray(x.reshape(len(x), -1, x.shape[-1]).mean(axis=1))
-
-    @classmethod
-    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
-        return ((cls(), (3, 4, 2)),)
-
 
 @register_layer
 @dataclass(frozen=True)
@@ -216,10 +207,4 @@ class GlobalMaxPool2D(_GlobalPool):
     kind: ClassVar[str] = "GlobalMaxPool2D"
     name_prefix: ClassVar[str] = "global_max_pooling2d"
     rank: ClassVar[int] = 3
-
-    def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:
-        return np.asarray(x.reshape(len(x), -1, x.shape[-1]).max(axis=1))
-
-    @classmethod
-    def examples(cls) -> tuple[tuple[Layer, Shape], ...]:
-        return ((cls(), (3, 4, 2)),)
+    reduces: ClassVar[str] = "max"
