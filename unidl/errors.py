@@ -8,7 +8,9 @@ what would fix it. Subclasses also inherit the matching builtin (``ValueError``,
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "BackendError",
@@ -23,6 +25,7 @@ __all__ = [
     "UnidlError",
     "UnknownNameError",
     "UnregisteredKindError",
+    "short",
     "suggest",
 ]
 
@@ -121,3 +124,23 @@ def suggest(name: str, known: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest known name, or ``""``."""
     close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+_SHORT = reprlib.Repr()  # attributes, not keywords: Python 3.11 has no keywords here
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, 60, 60, 40
+_SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 6
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """A bounded ``repr`` for error messages: nested containers, long strings, huge
+    integers and arrays are cut, so quoting a hostile value never costs memory or time."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype"):  # an array: describe, never print
+        return f"<array shape {tuple(shape)} dtype {value.dtype}>"
+    if isinstance(value, int) and value.bit_length() > 128:  # repr() of a huge int is slow
+        return f"<int of {value.bit_length()} bits>"
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # a hostile __repr__ must not replace the error being reported
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
