@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from unidl.backend import EpochResult, OutputLoss, Outputs, TrainingSetup, Weights
 from unidl.data import ArrayData, EpochPlan, SampleSource
-from unidl.errors import DataError, NotSupportedError, SpecError
+from unidl.errors import BackendError, DataError, NotSupportedError, SpecError
 from unidl.spec import LOSS_KINDS, Graph
 from unidl.spec.layers import Shape
 from unidl.spec.serialize import ModelSpec
@@ -160,10 +160,8 @@ class KerasModel:
         n = len(plan.order)
         if plan.first_batch == 0:  # a new epoch: its own dropout stream, whatever came before
             self._seed_dropout(self._seed, plan.epoch)
-        if n == 0:
-            return EpochResult(0.0, self._unwrap(tuple(
-                np.zeros((0, *shape), np.float32) for shape in self._output_shapes))
-                if collect_outputs else None)
+        if n == 0:  # the contract's choice, as on every backend
+            raise DataError("the epoch plan is empty: there is no sample to train on")
         lrs = self._step_rates(plan)
         with tf.device(self._tf_device):
             if isinstance(data, ArrayData):
@@ -205,7 +203,7 @@ class KerasModel:
 
     def _require_trainer(self) -> Trainer:
         if self._trainer is None:
-            raise NotSupportedError("configure() must be called before training")
+            raise BackendError("KerasModel.configure(setup) must be called before training")
         return self._trainer
 
     def _seed_dropout(self, seed: int, epoch: int) -> None:

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unidl import DeviceError
+from unidl import DeviceError, NotSupportedError
 from unidl.backend import Backend, BackendModel, Weights
 from unidl.capabilities import Capabilities
 from unidl.spec import ACTIVATIONS, LOSSES, Sequential
+from unidl.spec.serialize import ModelSpec
 
 from .model import NumpyModel
 
@@ -17,19 +18,20 @@ __all__ = ["NumpyBackend"]
 
 
 class NumpyBackend:
-    """A small, pure-NumPy CPU backend: Dense/Activation/Flatten models, SGD and Adam."""
+    """A small, pure-NumPy CPU backend: Dense/Activation/Flatten/Dropout models and every
+    built-in optimizer."""
 
     # What we implement. The core refuses everything else before it reaches us (with an
     # error naming this backend), and the conformance suite skips it with a reason. We
-    # declare neither "dropout" nor "batchnorm_training", and no Conv2D, pools, Dropout or
-    # BatchNorm layers at all.
+    # declare neither "batchnorm_training" nor "graph", and no Conv2D, pools or BatchNorm.
     capabilities = Capabilities(
-        layers=frozenset({"Input", "Dense", "Activation", "Flatten"}),
+        layers=frozenset({"Input", "Dense", "Activation", "Flatten", "Dropout"}),
         activations=frozenset(ACTIVATIONS),
         losses=frozenset(LOSSES),
-        optimizers=frozenset({"SGD", "Adam"}),
+        optimizers=frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"}),
         device_kinds=frozenset({"cpu"}),
-        features=frozenset(),
+        features=frozenset({"dropout", "lr_schedule", "sample_weight", "gradient_clipping",
+                            "optimizer_state"}),
     )
 
     @property
@@ -47,9 +49,13 @@ class NumpyBackend:
     def available_devices(self) -> list[str]:
         return ["cpu"]
 
-    def build(self, spec: Sequential, weights: Weights, device: str) -> NumpyModel:
+    def build(self, spec: ModelSpec, weights: Weights, device: str) -> NumpyModel:
         # The core has validated the spec against our capabilities, resolved "auto" to a
-        # canonical device string and generated the initial weights from the seed.
+        # canonical device string and generated the initial weights from the seed. A Graph
+        # never reaches us (we do not declare "graph"); refuse it anyway, by name.
+        if not isinstance(spec, Sequential):
+            raise NotSupportedError("the numpy backend builds Sequential models only "
+                                    "(feature 'graph' is not declared)")
         if device != "cpu":
             raise DeviceError(f"the numpy backend runs on 'cpu' only, not {device!r}")
         return NumpyModel(spec, weights)

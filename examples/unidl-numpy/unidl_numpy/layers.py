@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from unidl import NotSupportedError
-from unidl.spec import Activation, Dense, Flatten, Input, Sequential
+from unidl.spec import Activation, Dense, Dropout, Flatten, Input, Sequential
 from unidl.spec.activations import LEAKY_RELU_SLOPE
 from unidl.testing.reference import activation
 
-__all__ = ["Act", "Affine", "Flat", "Step", "compile_steps"]
+__all__ = ["Act", "Affine", "Drop", "Flat", "Step", "compile_steps"]
 
 Array = npt.NDArray[Any]
 Params = dict[str, Array]
@@ -115,7 +115,31 @@ class Flat:
         return g.reshape(shape)
 
 
-Step = Affine | Act | Flat
+class Drop:
+    """Inverted dropout: in training, zero each element with probability ``rate`` and scale
+    the kept ones by ``1 / (1 - rate)``; in inference, the identity.
+
+    The model switches ``training`` on for its training steps and hands over ``rng``, the
+    random stream it seeds once per epoch (see ``NumpyModel.train_epoch``).
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.training = False
+        self.rng = np.random.default_rng(0)
+
+    def forward(self, p: Params, x: Array) -> tuple[Array, Any]:
+        if not self.training or self.rate == 0:
+            return x, None
+        scale = np.asarray(1 / (1 - self.rate), dtype=x.dtype)
+        mask = (self.rng.random(x.shape) >= self.rate).astype(x.dtype) * scale
+        return x * mask, mask
+
+    def backward(self, p: Params, mask: Any, g: Array, grads: Params) -> Array:
+        return g if mask is None else g * mask
+
+
+Step = Affine | Act | Flat | Drop
 
 
 def compile_steps(spec: Sequential) -> list[Step]:
@@ -131,6 +155,8 @@ def compile_steps(spec: Sequential) -> list[Step]:
             steps.append(Act(str(layer.activation)))
         elif isinstance(layer, Flatten):
             steps.append(Flat())
+        elif isinstance(layer, Dropout):
+            steps.append(Drop(layer.rate))
         else:
             raise NotSupportedError(f"the numpy backend has no {layer.kind} layer "
                                     f"({layer.layer_name!r})")

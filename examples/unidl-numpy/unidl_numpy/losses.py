@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from unidl import NotSupportedError
-from unidl.losses import PROB_CLIP, compute_loss
+from unidl.losses import PROB_CLIP, per_sample_loss
 from unidl.spec import Loss
 from unidl.testing.reference import activation
 
@@ -71,8 +71,18 @@ def _grad(loss: Loss, y: Array, p: F64, logits: bool) -> Array:
     raise NotSupportedError(f"the numpy backend has no loss {loss.name!r}")
 
 
-def loss_and_grad(loss: Loss, y: Array, out: Array, logits: bool) -> tuple[float, Array]:
-    """The batch loss (float) and its gradient w.r.t. ``out``, in ``out``'s dtype."""
-    value = compute_loss(loss, y, out, logits=logits)
+def loss_and_grad(loss: Loss, y: Array, out: Array, logits: bool,
+                  weights: Array | None = None) -> tuple[float, Array]:
+    """The batch loss (float) and its gradient w.r.t. ``out``, in ``out``'s dtype.
+
+    ``weights`` (one per sample) give Keras' rule: ``sum(w_i * loss_i) / batch size``, so
+    each sample's gradient is simply scaled by its weight.
+    """
+    per_sample = per_sample_loss(loss, y, out, logits=logits)
     p = np.asarray(out, dtype=np.float64)  # float64, for the clipping (see above)
-    return value, np.asarray(_grad(loss, y, p, logits), dtype=out.dtype)
+    g = _grad(loss, y, p, logits)
+    if weights is None:
+        return float(per_sample.mean()), np.asarray(g, dtype=out.dtype)
+    w = np.asarray(weights, dtype=np.float64)
+    value = float((w * per_sample).sum() / len(per_sample))
+    return value, np.asarray(g * w.reshape(-1, *([1] * (g.ndim - 1))), dtype=out.dtype)

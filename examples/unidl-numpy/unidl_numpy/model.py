@@ -16,9 +16,9 @@ from unidl.backend import EpochResult, TrainingSetup, Weights
 from unidl.data import ArrayData, EpochPlan, SampleSource
 from unidl.spec import Sequential
 
-from .layers import Act, Step, compile_steps
+from .layers import Act, Drop, Step, compile_steps
 from .losses import loss_and_grad
-from .optimizers import AdamStep, SGDStep, make_optimizer
+from .optimizers import OptimizerStep, make_optimizer
 
 __all__ = ["NumpyModel"]
 
@@ -40,7 +40,7 @@ class NumpyModel:
         self.params: dict[str, Array] = {}
         self.set_weights(weights)
         self.setup: TrainingSetup | None = None
-        self.optimizer: SGDStep | AdamStep | None = None
+        self.optimizer: OptimizerStep | None = None
 
     @property
     def device(self) -> str:
@@ -71,12 +71,15 @@ class NumpyModel:
             g = step.backward(self.params, cache, g, grads)
         return grads
 
-    def loss_and_grads(self, x: Array, y: Array) -> tuple[float, dict[str, Array], Array]:
-        """One batch: the loss, every parameter's gradient, and the outputs (after the final
-        activation). Needs ``configure`` first; the optimizer is not touched."""
+    def loss_and_grads(self, x: Array, y: Array, weights: Array | None = None
+                       ) -> tuple[float, dict[str, Array], Array]:
+        """One batch in training mode: the loss, every parameter's gradient, and the
+        outputs (after the final activation). Needs ``configure`` first; the optimizer is
+        not touched."""
         if self.setup is None:
             raise BackendError("NumpyModel.configure(setup) must be called before training")
         x = np.asarray(x, dtype=self.dtype)
+        self._training(True)
         steps, head = self.steps, None
         if self.setup.logits_loss:  # stop before the final softmax/sigmoid (see layers.py)
             head = steps[-1]
@@ -84,15 +87,21 @@ class NumpyModel:
             steps = steps[:-1]
         logits = self.setup.logits_loss or self.setup.loss.from_logits
         out, caches = self.forward(x, steps)
-        loss, g = loss_and_grad(self.setup.loss, y, out, logits)
+        self._training(False)
+        loss, g = loss_and_grad(self.setup.loss, y, out, logits, weights)
         grads = self.backward(g, steps, caches)
         if head is not None:
             out = head.forward(self.params, out)[0]
         return loss, grads, out
 
+    def _training(self, on: bool) -> None:
+        for step in self.steps:
+            if isinstance(step, Drop):
+                step.training = on
+
     # -- inference ---------------------------------------------------------------------
     def predict(self, x: npt.NDArray[Any], batch_size: int) -> npt.NDArray[np.float32]:
-        # Inference and training mode are the same here: no Dropout, no BatchNorm.
+        # Inference mode: the Dropout steps are off unless a training step is running.
         x = np.asarray(x, dtype=self.dtype)
         outs = [self.forward(x[i:i + batch_size], self.steps)[0]
                 for i in range(0, len(x), batch_size)]
@@ -104,34 +113,44 @@ class NumpyModel:
     def configure(self, setup: TrainingSetup) -> None:
         self.setup = setup
         self.optimizer = make_optimizer(setup.optimizer, self.params)  # fresh state
+        self._seed_dropout(setup.seed, 0)
 
     def train_epoch(self, data: SampleSource, plan: EpochPlan,
                     collect_outputs: bool) -> EpochResult:
-        if self.optimizer is None:
-            raise BackendError("NumpyModel.configure(setup) must be called before training")
+        optimizer = self._require_optimizer("training")
         n = len(plan.order)
         if n == 0:
             raise DataError("the epoch plan is empty: there is no sample to train on")
-        # Features we do not declare: the core refuses them up front; refuse them here too.
-        if plan.learning_rates is not None:
-            raise _undeclared("lr_schedule", "per-step learning rates")
-        if data.sample_weight is not None:
-            raise _undeclared("sample_weight", "sample weights")
+        lrs = _step_rates(plan, optimizer.spec.lr)
+        if plan.first_batch == 0:  # a new epoch: masks from (seed, epoch), then run on
+            self._seed_dropout(self.setup.seed if self.setup else 0, plan.epoch)
         total, outputs = 0.0, []
-        for xb, yb in _batches(data, plan, self.dtype):
-            loss, grads, out = self.loss_and_grads(xb, yb)  # loss before this batch's step
-            self.optimizer.step(self.params, grads)
+        for (xb, yb, wb), lr in zip(_batches(data, plan, self.dtype), lrs, strict=True):
+            loss, grads, out = self.loss_and_grads(xb, yb, wb)  # loss before the step
+            optimizer.step(self.params, grads, lr)
             total += loss * len(xb)
             if collect_outputs:
                 outputs.append(out)
         collected = np.concatenate(outputs).astype(np.float32) if collect_outputs else None
         return EpochResult(total / n, collected)
 
+    def _seed_dropout(self, seed: int, epoch: int) -> None:
+        """One random stream per Dropout step, from ``SeedSequence([seed, epoch])``."""
+        drops = [s for s in self.steps if isinstance(s, Drop)]
+        streams = np.random.SeedSequence([seed, epoch]).spawn(len(drops))
+        for drop, stream in zip(drops, streams, strict=True):
+            drop.rng = np.random.default_rng(stream)
+
+    def _require_optimizer(self, what: str) -> OptimizerStep:
+        if self.optimizer is None:
+            raise BackendError(f"NumpyModel.configure(setup) must be called before {what}")
+        return self.optimizer
+
     def get_optimizer_state(self) -> dict[str, Array]:
-        raise _undeclared("optimizer_state", "saving optimizer state")
+        return {} if self.optimizer is None else self.optimizer.get_state()
 
     def set_optimizer_state(self, state: Weights) -> None:
-        raise _undeclared("optimizer_state", "restoring optimizer state")
+        self._require_optimizer("set_optimizer_state").set_state(state)
 
     # -- export ------------------------------------------------------------------------
     def export(self, path: str, format: str) -> None:
@@ -153,25 +172,33 @@ class NumpyModel:
 
 
 def _batches(data: SampleSource, plan: EpochPlan, dtype: type[np.floating[Any]]
-             ) -> Iterator[tuple[Array, Array]]:
-    """The plan's batches as NumPy arrays, in order."""
+             ) -> Iterator[tuple[Array, Array, Array | None]]:
+    """The plan's batches as NumPy arrays ``(x, y, sample weights or None)``, in order."""
+    weights = data.sample_weight
     if isinstance(data, ArrayData):
         # Fast path: whole arrays are already in memory; index them by each batch, with
         # no per-sample Python. (A GPU backend would copy x and y to the device once here.)
         x, y = np.asarray(data.x, dtype=dtype), data.y
         if y is None:
             raise DataError("training data has no targets (y); pass (x, y)")
+        y = np.asarray(y)  # one output: a Graph (tuples) never reaches us
         for idx in plan.batches():
-            yield x[idx], y[idx]
+            yield x[idx], y[idx], None if weights is None else weights[idx]
     else:
         # Generic path: any SampleSource (e.g. a user's map-style Dataset) gathers a batch.
         for idx in plan.batches():
             xb, yb = data.take(idx)
             if yb is None:
                 raise DataError("training data has no targets (y); pass (x, y)")
-            yield xb, yb
+            yield np.asarray(xb), np.asarray(yb), None if weights is None else weights[idx]
 
 
-def _undeclared(feature: str, what: str) -> NotSupportedError:
-    return NotSupportedError(f"the numpy backend does not support {what} (feature "
-                             f"{feature!r} is not declared)")
+def _step_rates(plan: EpochPlan, lr: float) -> list[float]:
+    """The learning rate of every step of ``plan``: its own rates, or the spec's ``lr``."""
+    if plan.learning_rates is None:
+        return [lr] * len(plan)
+    rates = [float(r) for r in np.asarray(plan.learning_rates, dtype=np.float64).ravel()]
+    if len(rates) != len(plan):
+        raise DataError(f"the epoch plan has {len(plan)} batches but {len(rates)} "
+                        "learning rates")
+    return rates

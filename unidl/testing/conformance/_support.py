@@ -10,8 +10,8 @@ import numpy.typing as npt
 import unidl
 from unidl.testing.skips import caps, require, require_spec
 
-__all__ = ["caps", "classification", "dense", "regression", "require", "require_spec",
-           "targets_for"]
+__all__ = ["arrays", "caps", "classification", "dense", "native_model", "plan", "regression",
+           "require", "require_spec", "targets_for", "training_setup"]
 
 Array = npt.NDArray[Any]
 
@@ -50,3 +50,38 @@ def targets_for(loss: str, y_reg: Array, y_cls: Array, k: int) -> Array:
     if kind.fuses_with == "sigmoid":
         return (y_cls % 2).astype(np.float32).reshape(-1, 1)
     return y_reg
+
+
+def native_model(backend: str | Any, spec: unidl.Sequential,
+                 weights: dict[str, Array] | None = None, seed: int = 0) -> Any:
+    """The backend's own model (``Backend.build``), for the rules stated on the Protocol
+    itself: ``configure``, ``train_epoch`` and ``EpochResult`` as the core calls them."""
+    from unidl.initializers import initial_weights
+    from unidl.registry import get_backend
+
+    w = initial_weights(spec, seed) if weights is None else weights
+    return get_backend(backend).build(spec, w, "cpu")
+
+
+def training_setup(loss: str | unidl.Loss, optimizer: unidl.spec.Optimizer,
+                   logits_loss: bool = False, seed: int = 0) -> Any:
+    """A ``TrainingSetup`` for one output, as the core would make it."""
+    from unidl.backend import OutputLoss, TrainingSetup
+
+    spec_loss = loss if isinstance(loss, unidl.Loss) else unidl.Loss(loss)
+    return TrainingSetup(spec_loss, optimizer, logits_loss, seed,
+                         (OutputLoss(spec_loss, 1.0, logits_loss),))
+
+
+def plan(order: Any, batch_size: int, epoch: int = 0, first_batch: int = 0,
+         learning_rates: Any = None) -> Any:
+    from unidl.data import EpochPlan
+
+    return EpochPlan(np.asarray(order, dtype=np.int64), batch_size, epoch, first_batch,
+                     learning_rates)
+
+
+def arrays(x: Array, y: Array | None, sample_weight: Array | None = None) -> Any:
+    from unidl.data import ArrayData
+
+    return ArrayData(x, y, sample_weight)
