@@ -171,7 +171,7 @@ def test_construction_errors_are_clear() -> None:
         unidl.Concatenate(axis=0)
     with pytest.raises(unidl.SpecError, match=r"Permute.dims.*permutation"):
         unidl.Permute((1, 3))
-    with pytest.raises(unidl.SpecError, match="without '/' or '@'"):
+    with pytest.raises(unidl.SpecError, match="must be a name of 1-64"):
         unidl.Dense(2, name="a@1")
 
 

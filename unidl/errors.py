@@ -18,6 +18,7 @@ __all__ = [
     "BackendNotFoundError",
     "DataError",
     "DeviceError",
+    "MissingDependencyError",
     "ModelFormatError",
     "NotSupportedError",
     "ShapeMismatchError",
@@ -53,17 +54,23 @@ def at_path(error: SpecError, path: str) -> SpecError:
     return moved
 
 
+_MAX_KNOWN = 40  # known names listed in an UnknownNameError message
+
+
 class UnknownNameError(SpecError, KeyError):
     """A name (layer, activation, loss, optimizer, metric, ...) is not known."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str], path: str = "") -> None:
+    def __init__(self, kind: str, name: object, known: Iterable[str], path: str = "") -> None:
         self.kind = kind
-        self.name = name
+        #: the rejected name (a bounded repr of it when it is not a short string)
+        self.name = name if isinstance(name, str) and len(name) <= 200 else short(name)
         self.known = sorted(known)
+        hint = suggest(name, self.known) if isinstance(name, str) and len(name) <= 200 else ""
+        listed = ", ".join(self.known[:_MAX_KNOWN]) + (
+            f", ... ({len(self.known)} in all)" if len(self.known) > _MAX_KNOWN else "")
         super().__init__(
-            f"unknown {kind} {name!r}.{suggest(name, self.known)} Known "
-            f"{kind}{'es' if kind.endswith('s') else 's'}: "
-            + ", ".join(self.known),
+            f"unknown {kind} {short(name)}.{hint} Known "
+            f"{kind}{'es' if kind.endswith('s') else 's'}: {listed}",
             path,
         )
 
@@ -114,6 +121,11 @@ class BackendImportError(BackendError, ImportError):
 
 class NotSupportedError(BackendError, NotImplementedError):
     """The backend does not support a feature the spec or call asks for."""
+
+
+class MissingDependencyError(UnidlError, ImportError):
+    """An optional feature needs a package that is not installed; the message names the
+    extra (``pip install "unidl-core[EXTRA]"``) that brings it."""
 
 
 class ModelFormatError(UnidlError, OSError):

@@ -9,6 +9,7 @@ training loss is ``sum_k weight_k * loss_k``. Logs (and ``history``) name the to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SpecError, UnknownNameError, at_path
+from .errors import SpecError, UnknownNameError, at_path, short
 from .losses import per_sample_loss
 from .metrics import UserMetric, compute_metrics, resolve_metrics
 from .spec import Loss, loss_from
@@ -61,7 +62,7 @@ def _per_output(value: object, names: tuple[str, ...], what: str,
         return [(value.get(n), f"{what}[{n!r}]") for n in names]
     if isinstance(value, dict) and what != "loss":  # a loss may be a config mapping
         unknown = [k for k in value if k not in names]
-        raise UnknownNameError("output", str(unknown[0]), names, what)
+        raise UnknownNameError("output", unknown[0], names, what)
     if isinstance(value, (list, tuple)) and not is_single(value):
         if len(value) != len(names):
             raise SpecError(f"has {len(value)} entries but the model has {len(names)} "
@@ -69,6 +70,13 @@ def _per_output(value: object, names: tuple[str, ...], what: str,
                             "keyed by output name", what)
         return [(v, f"{what}[{i}]") for i, v in enumerate(value)]
     return [(value, what) for _ in names]
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _is_metric_list(value: Sequence[Any]) -> bool:
@@ -101,8 +109,8 @@ def resolve_heads(spec: ModelSpec, loss: object, metrics: object,
             raise at_path(e, path) from None
         raw_w, w_path = weights[i]
         if isinstance(raw_w, bool) or not isinstance(raw_w, (int, float)) or not (
-                np.isfinite(raw_w) and raw_w >= 0):
-            raise SpecError(f"must be a finite number >= 0, got {raw_w!r}", w_path)
+                _finite(raw_w) and raw_w >= 0):
+            raise SpecError(f"must be a finite number >= 0, got {short(raw_w)}", w_path)
         raw_m, m_path = metric_sets[i]
         try:
             metric_names, custom = resolve_metrics(raw_m, loss_spec)  # type: ignore[arg-type]

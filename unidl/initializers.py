@@ -3,18 +3,19 @@
 Each parameter draws from its own stream, keyed by the seed and the parameter's canonical
 name, so adding a layer does not change the initial weights of the others. Formulas are
 Keras' (variance-scaling family; "normal" variants use a normal truncated at 2 standard
-deviations, rescaled so the variance is exact).
+deviations, rescaled so the variance is exact). Values are drawn directly in float32, so
+building a model never holds a float64 copy of its weights.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .spec.bounds import check_param_memory
 from .spec.layers import ParamInfo, Shape
 from .spec.serialize import ModelSpec
 
@@ -32,19 +33,27 @@ def _fans(shape: Shape) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _truncated_normal(rng: np.random.Generator, shape: Shape) -> npt.NDArray[np.float64]:
-    out = rng.standard_normal(shape)
+def _truncated_normal(rng: np.random.Generator, shape: Shape) -> npt.NDArray[np.float32]:
+    out = rng.standard_normal(shape, dtype=np.float32)
     bad = np.abs(out) > 2.0
     while bad.any():  # resample the tails; terminates fast (4.6% rejected per round)
-        out[bad] = rng.standard_normal(int(bad.sum()))
+        out[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
         bad = np.abs(out) > 2.0
+    return out
+
+
+def _uniform(rng: np.random.Generator, limit: float, shape: Shape) -> npt.NDArray[np.float32]:
+    """Uniform on [-limit, limit), drawn and scaled in place in float32."""
+    out = rng.random(shape, dtype=np.float32)
+    out *= np.float32(2.0 * limit)
+    out -= np.float32(limit)
     return out
 
 
 def _orthogonal(rng: np.random.Generator, shape: Shape) -> npt.NDArray[np.float32]:
     """Keras' Orthogonal (gain 1): Q of a QR of a normal matrix, signs fixed by diag(R)."""
     rows, cols = math.prod(shape[:-1]), shape[-1]
-    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)), dtype=np.float32)
     q, r = np.linalg.qr(a)
     q = q * np.sign(np.diag(r))
     if rows < cols:
@@ -67,7 +76,7 @@ def initialize(name: str, info: ParamInfo, seed: int) -> npt.NDArray[np.float32]
         return bias
     rng = np.random.default_rng([seed, _INIT_STREAM, zlib.crc32(name.encode())])
     if init == "uniform_0.05":
-        return rng.uniform(-0.05, 0.05, shape).astype(np.float32)
+        return _uniform(rng, 0.05, shape)
     if init == "orthogonal":
         return _orthogonal(rng, shape)
     fan_in, fan_out = _fans(shape)
@@ -75,15 +84,15 @@ def initialize(name: str, info: ParamInfo, seed: int) -> npt.NDArray[np.float32]
     scale = {"glorot": 2.0 / (fan_in + fan_out), "he": 2.0 / fan_in, "lecun": 1.0 / fan_in}[
         family
     ]
-    values: Any
     if dist == "uniform":
-        limit = math.sqrt(3.0 * scale)
-        values = rng.uniform(-limit, limit, shape)
-    else:
-        values = _truncated_normal(rng, shape) * (math.sqrt(scale) / _TRUNCATED_STD)
-    return np.asarray(values, dtype=np.float32)
+        return _uniform(rng, math.sqrt(3.0 * scale), shape)
+    values = _truncated_normal(rng, shape)
+    values *= np.float32(math.sqrt(scale) / _TRUNCATED_STD)
+    return values
 
 
 def initial_weights(spec: ModelSpec, seed: int) -> dict[str, npt.NDArray[np.float32]]:
-    """Canonical initial weights of ``spec`` for ``seed``."""
+    """Canonical initial weights of ``spec`` for ``seed``; a SpecError, before anything is
+    allocated, if they cannot fit in this machine's memory."""
+    check_param_memory(spec.count_params(), "initial weights")
     return {name: initialize(name, info, seed) for name, info in spec.params.items()}

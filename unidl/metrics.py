@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SpecError, UnknownNameError
+from .errors import SpecError, UnknownNameError, short
 from .spec import Loss
 
 __all__ = ["METRICS", "TargetKind", "compute_metrics", "resolve_metrics", "target_kind"]
@@ -217,6 +217,9 @@ def resolve_metrics(names: Sequence[str | UserMetric] | None, loss: Loss
         return (), {}
     if isinstance(names, str) or callable(names):
         names = [names]
+    if not isinstance(names, (list, tuple)):
+        raise SpecError(f"must be a metric name or a list of metric names (e.g. [accuracy]), "
+                        f"got {short(names)}", "metrics")
     out: list[str] = []
     custom: dict[str, UserMetric] = {}
     for i, name in enumerate(names):
@@ -230,7 +233,7 @@ def resolve_metrics(names: Sequence[str | UserMetric] | None, loss: Loss
             out.append(fn_name)
             continue
         if not isinstance(name, str):
-            raise SpecError(f"must be a metric name or a function, got {name!r}", path)
+            raise SpecError(f"must be a metric name or a function, got {short(name)}", path)
         key = _ALIASES.get(name.lower(), name.lower())
         if key not in METRICS and not _TOP_K.match(key):
             raise UnknownNameError("metric", name, METRICS, path)

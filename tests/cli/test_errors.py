@@ -42,7 +42,7 @@ SPEC_ERRORS = {
         - {class: Input, shape: [4]}
         - class: Dense
           unts: 8
-        """, 4, "unexpected keyword argument 'unts'"),
+        """, 4, "unknown Dense key 'unts'. Did you mean 'units'?"),
     "bad_optimizer": ("""\
         model:
           layers:

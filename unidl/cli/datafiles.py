@@ -21,18 +21,20 @@ place.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import DataError, suggest
+from ..errors import DataError, short, suggest
+from ..spec.bounds import physical_memory
 
 __all__ = ["INPUT_SUFFIXES", "OUTPUT_SUFFIXES", "Arrays", "DataFile", "assign_columns",
            "check_output", "describe", "read_data", "write_predictions"]
@@ -44,6 +46,8 @@ Arrays = Array | dict[str, Array] | list[Array]
 INPUT_SUFFIXES: Final = (".npz", ".csv", ".npy")
 OUTPUT_SUFFIXES: Final = (".npy", ".npz", ".csv")
 PREDICTIONS_KEY: Final = "y_pred"
+#: A CSV's cells are read as Python strings first: a generous bound of memory per byte.
+CSV_MEMORY_FACTOR: Final = 16
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,61 @@ def read_data(path: str | Path, *, need_y: bool = True, x_key: str | None = None
     return _read_csv(path, target, need_y)
 
 
+def _declared_bytes(f: IO[bytes], what: str) -> int:
+    """The bytes the .npy header at the start of ``f`` declares (shape x item size); reads
+    only the header. A pickled (object) dtype is refused here, before any data."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise DataError(f"{what}: not a NumPy .npy array: {str(e)[:200]}") from None
+    if dtype.hasobject:
+        raise DataError(f"{what} holds Python objects (dtype {dtype}); unidl reads numeric "
+                        "arrays only and never unpickles")
+    return math.prod(shape) * dtype.itemsize
+
+
+def _check_declared(declared: int, holds: int, what: str) -> None:
+    """Refuse an array that declares more bytes than its file holds (or than memory)."""
+    if declared > holds:
+        raise DataError(f"{what}: its header declares {declared:,} bytes of data but the file "
+                        f"holds {holds:,}; the file is truncated or forged")
+    memory = physical_memory()
+    if memory is not None and declared > memory:
+        raise DataError(f"{what} holds {declared:,} bytes, more than this machine's "
+                        f"{memory:,} bytes of memory")
+
+
 def _load_npy(path: Path) -> Array:
     try:
+        with path.open("rb") as f:
+            declared = _declared_bytes(f, str(path))
+            _check_declared(declared, path.stat().st_size - f.tell(), str(path))
         return np.asarray(np.load(path, allow_pickle=False))
+    except DataError:
+        raise
     except (ValueError, OSError) as e:
         raise DataError(f"{path}: cannot read it as a NumPy .npy file: {e}") from None
+
+
+def _check_npz_member(archive: zipfile.ZipFile, key: str, path: Path) -> None:
+    """Bound one .npz member before numpy reads it: its uncompressed size (what the archive
+    says it inflates to, which reading never exceeds) against memory, and the array its
+    header declares against that size, so a zip bomb is refused cheaply."""
+    member = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
+    info = archive.getinfo(member)
+    what = f"{path}: array {short(key)}"
+    memory = physical_memory()
+    if memory is not None and info.file_size > memory:
+        raise DataError(f"{what} inflates to {info.file_size:,} bytes, more than this "
+                        f"machine's {memory:,} bytes of memory")
+    if member.endswith(".npy"):
+        with archive.open(info) as f:
+            declared = _declared_bytes(f, what)
+            _check_declared(declared, info.file_size - f.tell(), what)
 
 
 def _read_npz(path: Path, x_key: str, y_key: str | None) -> tuple[Arrays, Arrays | None]:
@@ -120,12 +174,17 @@ def _read_npz(path: Path, x_key: str, y_key: str | None) -> tuple[Arrays, Arrays
             arrays = {}
             for key, flag in wanted:
                 if key not in names:
+                    shown = _listed(names)
                     raise DataError(
-                        f"{path} has no array {key!r}.{suggest(key, names)} It holds: "
-                        f"{', '.join(names) or 'nothing'}; choose with {flag}")
+                        f"{path} has no array {short(key)}.{suggest(key, names)} It holds: "
+                        f"{shown or 'nothing'}; choose with {flag}")
+                _check_npz_member(archive.zip, key, path)
                 arrays[key] = np.asarray(archive[key])
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: cannot read it as a NumPy .npz archive: {e}") from None
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
+        raise DataError(f"{path}: cannot read it as a NumPy .npz archive: "
+                        f"{str(e)[:200]}") from None
 
     def pick(keys: list[str]) -> Arrays:
         return arrays[keys[0]] if len(keys) == 1 else {k: arrays[k] for k in keys}
@@ -136,7 +195,8 @@ def _read_npz(path: Path, x_key: str, y_key: str | None) -> tuple[Arrays, Arrays
 def _keys(text: str) -> list[str]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
     if not keys:
-        raise DataError(f"{text!r} names no array; give a name, or several separated by commas")
+        raise DataError(f"{short(text)} names no array; give a name, or several separated by "
+                        "commas")
     return keys
 
 
@@ -148,13 +208,19 @@ def _target_columns(path: Path, target: str | None, header: list[str]) -> list[s
     names = [target] if target in header else [t.strip() for t in target.split(",")]
     for name in names:
         if name not in header:
-            raise DataError(f"{path} has no column {name!r}.{suggest(name, header)} "
-                            f"Columns: {', '.join(header)}")
+            raise DataError(f"{path} has no column {short(name)}.{suggest(name, header)} "
+                            f"Columns: {_listed(header)}")
     for name in names:
         if header.count(name) > 1 or names.count(name) > 1:
-            raise DataError(f"{path}: the column name {name!r} appears more than once in "
+            raise DataError(f"{path}: the column name {short(name)} appears more than once in "
                             "the header or in --target; rename one")
     return names
+
+
+def _listed(names: Sequence[str], most: int = 20) -> str:
+    """Names for a message: the first ``most``, each shortened, and how many in all."""
+    shown = ", ".join(n if len(n) <= 40 else short(n, 40) for n in names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
 def _read_csv(path: Path, target: str | None, need_y: bool) -> DataFile:
@@ -162,11 +228,11 @@ def _read_csv(path: Path, target: str | None, need_y: bool) -> DataFile:
     targets = _target_columns(path, target, header)
     if need_y and not targets:
         if header.count(header[-1]) > 1:
-            raise DataError(f"{path}: the column name {header[-1]!r} appears more than once "
-                            "in the header; rename one")
+            raise DataError(f"{path}: the column name {short(header[-1])} appears more than "
+                            "once in the header; rename one")
         targets = [header[-1]]
     if need_y and len(header) <= len(targets):
-        raise DataError(f"{path} has only the column(s) {', '.join(header)}; it needs "
+        raise DataError(f"{path} has only the column(s) {_listed(header)}; it needs "
                         "feature columns and a target column")
     table = _numeric(path, header, rows, lines)
     y_cols = [header.index(t) for t in targets]
@@ -229,7 +295,16 @@ def _values(shape: tuple[int, ...]) -> str:
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, data rows and each row's line number; rows all have the header's width."""
+    """Header, data rows and each row's line number; rows all have the header's width.
+    The file is read as text cells (several times its size in memory), so one larger than
+    1/``CSV_MEMORY_FACTOR`` of physical memory is refused before reading."""
+    memory = physical_memory()
+    size = path.stat().st_size
+    if memory is not None and size * CSV_MEMORY_FACTOR > memory:
+        raise DataError(f"{path} is {size:,} bytes; reading a CSV takes about "
+                        f"{CSV_MEMORY_FACTOR}x its size in memory, more than this machine's "
+                        f"{memory:,} bytes. Convert it to .npz (np.savez) or .npy, which "
+                        "load at their own size")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -289,9 +364,9 @@ def _numeric(path: Path, header: list[str], rows: list[list[str]], lines: list[i
                 try:
                     out[i, j] = float(cell)
                 except ValueError:
-                    what = "is empty" if not cell else f"is {str(cell)!r}, not a number"
+                    what = "is empty" if not cell else f"is {short(str(cell))}, not a number"
                     raise DataError(
-                        f"{path}, line {lines[i]}, column {name!r}: the value {what}. unidl "
+                        f"{path}, line {lines[i]}, column {short(name)}: the value {what}. unidl "
                         "reads numeric columns only: encode categories as numbers and fill "
                         "or drop missing values first") from None
     return out

@@ -20,7 +20,6 @@ and JSON (YAML 1.1 reads it as the string "1e-3", a classic trap for learning ra
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,10 +28,12 @@ from typing import Any, Final
 
 import yaml
 
-from ..errors import SpecError, UnknownNameError
+from ..errors import SpecError, UnknownNameError, short
 from ..heads import Head, resolve_heads
 from ..spec import LOSSES, Optimizer, optimizer_from
-from ..spec.serialize import ModelSpec, from_dict
+from ..spec.bounds import MAX_DOCUMENT_BYTES, check_document_size, check_tree
+from ..spec.serialize import ModelSpec, from_dict, load_json
+from ..spec.yaml_document import SpecLoader, load_yaml
 from ..training.schedules import Schedule, schedule_from
 from .locate import Segment, locate, parse_path
 
@@ -57,8 +58,9 @@ class SpecFileError(SpecError):
         self.file, self.line, self.column = file, line, column
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, reading ``1e-3`` as a float (YAML 1.2 / JSON) rather than text."""
+class _Loader(SpecLoader):
+    """The bounded safe loader, reading ``1e-3`` as a float (YAML 1.2 / JSON) rather than
+    text."""
 
 
 _Loader.add_implicit_resolver(
@@ -140,8 +142,12 @@ def read_spec_file(path: str | Path) -> SpecFile:
             raise SpecFileError(path, None, "is a directory without spec.json; give a YAML "
                                 "or JSON spec file, or a saved model directory")
         path = path / "spec.json"
-    data, root = _parse(path, path.read_text(encoding="utf-8"))
+    data, root = _parse(path, _read_text(path))
     doc = SpecDocument(path, root)
+    try:
+        check_tree(data, "spec")
+    except SpecError as e:
+        raise SpecFileError(path, None, e.message) from None
     if data is None:
         raise SpecFileError(path, 1, "the file is empty; expected a model spec (what "
                             "spec.to_yaml() writes) or a mapping with model: and training:")
@@ -149,8 +155,8 @@ def read_spec_file(path: str | Path) -> SpecFile:
         return SpecFile(_model(doc, data, ()), TrainingConfig(), doc)
     for key in data:
         if key not in _TOP_KEYS:
-            raise doc.located(UnknownNameError("top-level key", str(key), _TOP_KEYS),
-                              (str(key),))
+            raise doc.located(UnknownNameError("top-level key", key, _TOP_KEYS),
+                              (key,) if isinstance(key, (str, int)) else ())
     if "model" not in data:
         raise SpecFileError(path, None if root is None else root.start_mark.line + 1,
                             "has training: but no model: section holding the model spec")
@@ -158,51 +164,82 @@ def read_spec_file(path: str | Path) -> SpecFile:
                     _training(doc, data.get("training"), data.get("seed")), doc)
 
 
+def _read_text(path: Path) -> str:
+    """The file's text: at most ``MAX_DOCUMENT_BYTES``, checked before reading, and UTF-8."""
+    try:
+        check_document_size(path.stat().st_size, "spec")
+    except SpecError as e:
+        raise SpecFileError(path, None, e.message) from None
+    with path.open("rb") as f:
+        raw = f.read(MAX_DOCUMENT_BYTES + 1)  # the file may have grown since stat()
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise SpecFileError(path, None, f"is larger than the {MAX_DOCUMENT_BYTES:,} bytes a "
+                            "spec may take")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise SpecFileError(path, line, f"is not UTF-8 text (byte {e.start}: "
+                            f"{raw[e.start:e.start + 1]!r}); save the spec as UTF-8") from None
+
+
 def _parse(path: Path, text: str) -> tuple[object, yaml.Node | None]:
     """The document's data and its node tree (for positions)."""
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SpecFileError(path, e.lineno, f"invalid JSON: {e.msg}",
-                                column=e.colno) from None
+            data = load_json(text)
+        except SpecError as e:
+            line = re.match(r"invalid JSON at line (\d+), column (\d+): ", e.message)
+            raise SpecFileError(path, None if line is None else int(line.group(1)),
+                                e.message if line is None else
+                                f"invalid JSON: {e.message[line.end():]}",
+                                column=None if line is None else int(line.group(2))) from None
         try:  # JSON is YAML, so the YAML composer gives positions; they are a bonus
-            root = yaml.compose(text, Loader=_Loader)
-        except yaml.YAMLError:
+            root = load_yaml(text, _Loader)[1]
+        except (yaml.YAMLError, ValueError, OverflowError):  # SpecError is a ValueError
             root = None
         return data, root
-    loader = _Loader(text)
     try:
-        root = loader.get_single_node()
-        data = None if root is None else loader.construct_document(root)
+        data, root = load_yaml(text, _Loader)
+    except SpecError as e:
+        raise SpecFileError(path, None, e.message) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
+        problem = str(getattr(e, "problem", None) or e)[:200]
         raise SpecFileError(path, None if mark is None else mark.line + 1,
                             f"invalid YAML: {problem}",
                             column=None if mark is None else mark.column + 1) from None
-    finally:
-        loader.dispose()
+    except (ValueError, OverflowError) as e:  # a timestamp or integer the constructor refuses
+        raise SpecFileError(path, None, f"invalid YAML: {str(e)[:200]}") from None
     if root is not None:
         _check_duplicate_keys(path, root)
     return data, root
 
 
-def _check_duplicate_keys(path: Path, node: yaml.Node) -> None:
-    """YAML says keys are unique, but PyYAML silently keeps the last; refuse instead."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                line = key.start_mark.line + 1
-                if key.value in seen:
-                    raise SpecFileError(path, line, f"duplicate key {key.value!r} (first on "
-                                        f"line {seen[key.value]})")
-                seen[key.value] = line
-            _check_duplicate_keys(path, value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicate_keys(path, item)
+def _check_duplicate_keys(path: Path, root: yaml.Node) -> None:
+    """YAML says keys are unique, but PyYAML silently keeps the last; refuse instead.
+    Each distinct node is visited once (an alias is not re-read), so this is linear in the
+    file."""
+    stack, visited = [root], {id(root)}
+    while stack:
+        node = stack.pop()
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise SpecFileError(path, line, f"duplicate key {short(key.value)} "
+                                            f"(first on line {seen[key.value]})")
+                    seen[key.value] = line
+                children += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        for child in children:
+            if id(child) not in visited:
+                visited.add(id(child))
+                stack.append(child)
 
 
 def _model(doc: SpecDocument, data: object, base: tuple[Segment, ...]) -> ModelSpec:
@@ -215,7 +252,7 @@ def _model(doc: SpecDocument, data: object, base: tuple[Segment, ...]) -> ModelS
 def _int_at_least(low: int) -> Callable[[object, str], int]:
     def check(value: object, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise SpecError(f"must be an integer >= {low}, got {value!r}", key)
+            raise SpecError(f"must be an integer >= {low}, got {short(value)}", key)
         return value
     return check
 
@@ -224,7 +261,8 @@ def _fraction(value: object, key: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise SpecError(f"must be a number between 0 and 1 (exclusive), got {value!r}", key)
+        raise SpecError(f"must be a number between 0 and 1 (exclusive), got {short(value)}",
+                        key)
     return float(value)
 
 
@@ -234,7 +272,7 @@ def _seed(value: object, key: str) -> int | None:
 
 def _bool(value: object, key: str) -> bool:
     if not isinstance(value, bool):
-        raise SpecError(f"must be true or false, got {value!r}", key)
+        raise SpecError(f"must be true or false, got {short(value)}", key)
     return value
 
 
@@ -278,8 +316,9 @@ def _training(doc: SpecDocument, data: object, top_seed: object) -> TrainingConf
             continue
         try:
             if key not in _FIELDS:
-                raise UnknownNameError("training setting", str(key), _FIELDS)
+                raise UnknownNameError("training setting", key, _FIELDS)
             values[key] = _FIELDS[key](value, key)
         except SpecError as e:
-            raise doc.located(e, ("training", str(key))) from None
+            raise doc.located(e, ("training", key) if isinstance(key, (str, int)) else
+                              ("training",)) from None
     return TrainingConfig(**values)

@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SpecError
+from .bounds import MAX_LAYERS, check_model_size, check_name, largest
 from .config import custom_kinds, spec_header
 from .layers import Input, Layer, Merge, ParamInfo, Shape, SymbolicTensor
 from .layers.base import as_tensor
@@ -96,8 +97,7 @@ class Graph:
     nodes: tuple[GraphNode, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise SpecError(f"must be a non-empty string, got {self.name!r}", "Graph.name")
+        check_name(self.name, "Graph.name")
         ins = [as_tensor(v, f"Graph.inputs[{i}]")
                for i, v in enumerate(_tensor_list(self.inputs, "Graph.inputs"))]
         outs = [as_tensor(v, f"Graph.outputs[{i}]")
@@ -123,7 +123,12 @@ class Graph:
             if not any(t is u for u in used_inputs):
                 raise SpecError(f"Input {_label(t)} is not connected to any output; remove "
                                 "it or use it", f"Graph.inputs[{i}]")
-        self._resolve(ins, outs, [t for t in tensors if not isinstance(t.layer, Input)])
+        calls = [t for t in tensors if not isinstance(t.layer, Input)]
+        if len(calls) > MAX_LAYERS:
+            raise SpecError(f"has {len(calls):,} layer calls, more than the {MAX_LAYERS:,} a "
+                            "model may have", "Graph")
+        self._resolve(ins, outs, calls)
+        check_model_size(self.count_params(), self.largest_activation, "Graph")
 
     def _resolve(self, ins: list[SymbolicTensor], outs: list[SymbolicTensor],
                  calls: list[SymbolicTensor]) -> None:
@@ -152,9 +157,9 @@ class Graph:
                 if {k: p.shape for k, p in params.items()} != \
                         {k: p.shape for k, p in first[1].items()}:
                     raise SpecError(
-                        f"shared layer {layer.layer_name!r} is called on {_fmt(first[0])} and "
+                        f"shared layer '{layer.layer_name}' is called on {_fmt(first[0])} and "
                         f"on {_fmt(node.input_shape)}, which need different weights; a "
-                        "shared layer needs inputs of one shape", f"Graph node {ref!r}")
+                        "shared layer needs inputs of one shape", f"Graph node '{ref}'")
             nodes.append(node)
         object.__setattr__(self, "inputs", tuple(refs[id(t)] for t in ins))
         object.__setattr__(self, "outputs", tuple(refs[id(t)] for t in outs))
@@ -162,6 +167,11 @@ class Graph:
         object.__setattr__(self, "nodes", tuple(nodes))
 
     # -- structure ------------------------------------------------------------------
+    @cached_property
+    def largest_activation(self) -> int:
+        """Values in the largest per-sample tensor (an input or a layer call's output)."""
+        return largest([*self.input_shapes, *(n.output_shape for n in self.nodes)])
+
     @property
     def input_names(self) -> tuple[str, ...]:
         names: tuple[str, ...] = self.inputs

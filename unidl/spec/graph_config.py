@@ -32,9 +32,9 @@ def _node(config: object, i: int, layers: Mapping[str, Layer]) -> tuple[str, lis
         raise SpecError("must be a mapping {layer: NAME, inputs: [TENSOR, ...]}", path)
     name = config.get("layer")
     if not isinstance(name, str) or name not in layers:
-        raise UnknownNameError("layer", str(name), layers, f"{path}.layer")
+        raise UnknownNameError("layer", name, layers, f"{path}.layer")
     if isinstance(layers[name], Input):
-        raise SpecError(f"{name!r} is an Input; list it under spec.inputs, not as a node",
+        raise SpecError(f"'{name}' is an Input; list it under spec.inputs, not as a node",
                         f"{path}.layer")
     return name, _names(config.get("inputs"), f"{path}.inputs")
 
@@ -48,7 +48,7 @@ def graph_from_dict(data: Mapping[str, Any], layers: list[Layer]) -> Graph:
             raise SpecError("every layer of a Graph file needs a name (nodes refer to "
                             "layers by name)", f"spec.layers[{i}].name")
         if name in by_name:
-            raise SpecError(f"duplicate layer name {name!r}", f"spec.layers[{i}].name")
+            raise SpecError(f"duplicate layer name '{name}'", f"spec.layers[{i}].name")
         by_name[name] = layer
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
@@ -96,7 +96,7 @@ def graph_from_dict(data: Mapping[str, Any], layers: list[Layer]) -> Graph:
         k = replayed.get(name, 0)
         replayed[name] = k + 1
         if produced[i] != (name if k == 0 else f"{name}@{k}"):
-            raise SpecError(f"the calls of shared layer {name!r} are not listed in the order "
+            raise SpecError(f"the calls of shared layer '{name}' are not listed in the order "
                             "they run; list each call after the tensors it reads",
                             f"spec.nodes[{i}]")
         layer = by_name[name]
@@ -107,8 +107,13 @@ def graph_from_dict(data: Mapping[str, Any], layers: list[Layer]) -> Graph:
         except SpecError as e:
             raise SpecError(e.message, f"spec.nodes[{i}] ({name})") from None
         pending.remove(i)
-    return Graph(inputs=[tensors[n] for n in inputs], outputs=[tensors[r] for r in outputs],
-                 name=str(data.get("name", "graph")))
+    try:
+        return Graph(inputs=[tensors[n] for n in inputs],
+                     outputs=[tensors[r] for r in outputs], name=data.get("name", "graph"))
+    except SpecError as e:
+        if e.path == "Graph.name":
+            raise SpecError(e.message, "spec.name") from None
+        raise
 
 
 

@@ -93,7 +93,7 @@ class KindRegistry(Mapping[str, E], Generic[E]):
         key = self.canonical(name) if isinstance(name, str) else None
         if key is None:
             known = [self._key(n) for n in self._entries]
-            raise UnknownNameError(self.family, f"{name!s:.80}", known, path)
+            raise UnknownNameError(self.family, name, known, path)
         return self._entries[key]
 
     def module_of(self, name: str) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import SpecError, short
+from .bounds import MAX_LAYERS, check_model_size, check_name, largest
 from .config import custom_kinds, spec_header
 from .layers import Input, Layer, Merge, ParamInfo, Shape
 from .naming import assign_names
@@ -48,11 +49,15 @@ class Sequential:
         layers = tuple(layers)
         if not layers:
             raise SpecError("is empty; start with unidl.Input(shape)", "Sequential.layers")
+        if len(layers) > MAX_LAYERS:
+            raise SpecError(f"has {len(layers):,} layers, more than the {MAX_LAYERS:,} a model "
+                            "may have", "Sequential.layers")
+        check_name(self.name, "Sequential.name")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 hint = " (did you forget to call it, e.g. unidl.Flatten()?)" if isinstance(
                     layer, type) else ""
-                raise SpecError(f"is {layer!r}, not a unidl layer{hint}",
+                raise SpecError(f"is {short(layer)}, not a unidl layer{hint}",
                                 f"Sequential.layers[{i}]")
         if not isinstance(layers[0], Input):
             raise SpecError(
@@ -75,6 +80,7 @@ class Sequential:
                                 "unidl.Input(shape, dtype='int64')", f"Sequential.layers[{i}]")
         object.__setattr__(self, "layers", assign_names(layers, "Sequential.layers"))
         _ = self.layer_shapes  # infer shapes now so a bad spec fails at construction
+        check_model_size(self.count_params(), self.largest_activation, "Sequential")
 
     # -- structure ------------------------------------------------------------------
     @property
@@ -105,6 +111,11 @@ class Sequential:
             out.append(LayerShapes(layer, layer.layer_name, shape, new))
             shape = new
         return tuple(out)
+
+    @cached_property
+    def largest_activation(self) -> int:
+        """Values in the largest per-sample tensor (the input or a layer's output)."""
+        return largest([self.input_shape, *(ls.output_shape for ls in self.layer_shapes)])
 
     @cached_property
     def params(self) -> dict[str, ParamInfo]:

@@ -9,10 +9,12 @@ the update rule is torch.optim's (the published algorithms) and the defaults are
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar
 
-from ..errors import SpecError
+from ..errors import SpecError, short
+from .bounds import check_keys
 from .kinds import OPTIMIZER_KINDS, Family
 
 __all__ = [
@@ -27,6 +29,14 @@ __all__ = [
     "optimizer_from",
     "register_optimizer",
 ]
+
+def _finite(value: int | float) -> bool:
+    """Whether ``value`` is a finite number (an int too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
 
 @dataclass(frozen=True, kw_only=True)
 class _Clipping:
@@ -56,20 +66,23 @@ class Optimizer(_Clipping):
             path = f"{self.kind}.{f.name}"
             if f.name in ("clipnorm", "clipvalue"):
                 if value is not None and (isinstance(value, bool) or not isinstance(
-                        value, (int, float)) or value <= 0):
-                    raise SpecError(f"must be a number > 0 or None, got {value!r}", path)
+                        value, (int, float)) or not _finite(value) or value <= 0):
+                    raise SpecError(f"must be a finite number > 0 or None, got "
+                                    f"{short(value)}", path)
                 if value is not None:
                     object.__setattr__(self, f.name, float(value))
                 continue
             if f.type in ("bool", bool):
                 if not isinstance(value, bool):
-                    raise SpecError(f"must be True or False, got {value!r}", path)
+                    raise SpecError(f"must be True or False, got {short(value)}", path)
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SpecError(f"must be a number, got {value!r}", path)
+                raise SpecError(f"must be a number, got {short(value)}", path)
+            if not _finite(value):
+                raise SpecError(f"must be a finite number, got {short(value)}", path)
             object.__setattr__(self, f.name, float(value))
         if not self.lr > 0:
-            raise SpecError(f"must be > 0, got {self.lr!r}", f"{self.kind}.lr")
+            raise SpecError(f"must be > 0, got {short(self.lr)}", f"{self.kind}.lr")
         self._check()
 
     def _check(self) -> None:
@@ -80,12 +93,12 @@ class Optimizer(_Clipping):
         ok = (0.0 <= v < 1.0) if closed_low else (0.0 < v < 1.0)
         if not ok:
             lo = "[0" if closed_low else "(0"
-            raise SpecError(f"must be in {lo}, 1), got {v!r}", f"{self.kind}.{field}")
+            raise SpecError(f"must be in {lo}, 1), got {short(v)}", f"{self.kind}.{field}")
 
     def _positive(self, field: str, allow_zero: bool = False) -> None:
         v = getattr(self, field)
         if v < 0 or (v == 0 and not allow_zero):
-            raise SpecError(f"must be {'>=' if allow_zero else '>'} 0, got {v!r}",
+            raise SpecError(f"must be {'>=' if allow_zero else '>'} 0, got {short(v)}",
                             f"{self.kind}.{field}")
 
     @property
@@ -233,11 +246,11 @@ def optimizer_from(value: object, path: str = "optimizer") -> Optimizer:
         return named()
     if isinstance(value, dict):
         config = dict(value)
-        name = str(config.pop("class", ""))
-        cls: type[Optimizer] = OPTIMIZER_KINDS.lookup(name, f"{path}.class")
+        cls: type[Optimizer] = OPTIMIZER_KINDS.lookup(config.pop("class", ""), f"{path}.class")
+        check_keys(config, [f.name for f in dataclasses.fields(cls) if f.init], cls.kind, path)
         try:
             return cls(**config)
         except TypeError as e:
             raise SpecError(str(e), path) from None
     raise SpecError(f"must be an optimizer such as unidl.Adam(lr=1e-3) or a name such as "
-                    f"'adam', got {value!r}", path)
+                    f"'adam', got {short(value)}", path)

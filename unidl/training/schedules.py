@@ -26,7 +26,9 @@ from typing import Any, ClassVar, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import SpecError, UnknownNameError
+from ..errors import SpecError, UnknownNameError, short
+from ..spec.bounds import check_keys
+from ..spec.layers.base import finite
 from .callbacks import better
 
 __all__ = [
@@ -51,9 +53,7 @@ def _check(ok: bool, message: str, path: str) -> None:
 
 
 def _number(value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise SpecError(f"must be a number, got {value!r}", path)
-    return float(value)
+    return finite(value, path)  # NaN and inf are refused: no schedule means them
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Schedule:
     def __post_init__(self) -> None:
         per = getattr(self, "per", "epoch")
         if per not in ("epoch", "step"):
-            raise UnknownNameError("schedule unit", str(per), ("epoch", "step"),
+            raise UnknownNameError("schedule unit", per, ("epoch", "step"),
                                    f"{self.kind}.per")
 
     def rate(self, base_lr: float, t: int) -> float:
@@ -91,8 +91,8 @@ class StepLR(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(isinstance(self.step_size, int) and self.step_size > 0,
-               f"must be a positive integer, got {self.step_size!r}", "StepLR.step_size")
-        _check(_number(self.gamma, "StepLR.gamma") > 0, f"must be > 0, got {self.gamma!r}",
+               f"must be a positive integer, got {short(self.step_size)}", "StepLR.step_size")
+        _check(_number(self.gamma, "StepLR.gamma") > 0, f"must be > 0, got {short(self.gamma)}",
                "StepLR.gamma")
 
     def rate(self, base_lr: float, t: int) -> float:
@@ -110,10 +110,11 @@ class MultiStepLR(Schedule):
         super().__post_init__()
         ms = tuple(self.milestones)
         _check(all(isinstance(m, int) and m > 0 for m in ms) and list(ms) == sorted(set(ms)),
-               f"must be increasing positive integers, got {self.milestones!r}",
+               f"must be increasing positive integers, got {short(self.milestones)}",
                "MultiStepLR.milestones")
         object.__setattr__(self, "milestones", ms)
-        _check(_number(self.gamma, "MultiStepLR.gamma") > 0, f"must be > 0, got {self.gamma!r}",
+        _check(_number(self.gamma, "MultiStepLR.gamma") > 0,
+               f"must be > 0, got {short(self.gamma)}",
                "MultiStepLR.gamma")
 
     def rate(self, base_lr: float, t: int) -> float:
@@ -128,7 +129,8 @@ class ExponentialLR(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(_number(self.gamma, "ExponentialLR.gamma") > 0, f"must be > 0, got {self.gamma!r}",
+        _check(_number(self.gamma, "ExponentialLR.gamma") > 0,
+               f"must be > 0, got {short(self.gamma)}",
                "ExponentialLR.gamma")
 
     def rate(self, base_lr: float, t: int) -> float:
@@ -145,9 +147,9 @@ class CosineAnnealingLR(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(isinstance(self.T_max, int) and self.T_max > 0,
-               f"must be a positive integer, got {self.T_max!r}", "CosineAnnealingLR.T_max")
+               f"must be a positive integer, got {short(self.T_max)}", "CosineAnnealingLR.T_max")
         _check(_number(self.eta_min, "CosineAnnealingLR.eta_min") >= 0,
-               f"must be >= 0, got {self.eta_min!r}", "CosineAnnealingLR.eta_min")
+               f"must be >= 0, got {short(self.eta_min)}", "CosineAnnealingLR.eta_min")
 
     def rate(self, base_lr: float, t: int) -> float:
         return float(self.eta_min + (base_lr - self.eta_min)
@@ -165,9 +167,9 @@ class LinearWarmup(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(isinstance(self.warmup, int) and self.warmup > 0,
-               f"must be a positive integer, got {self.warmup!r}", "LinearWarmup.warmup")
+               f"must be a positive integer, got {short(self.warmup)}", "LinearWarmup.warmup")
         _check(0 <= _number(self.start_factor, "LinearWarmup.start_factor") < 1,
-               f"must be in [0, 1), got {self.start_factor!r}", "LinearWarmup.start_factor")
+               f"must be in [0, 1), got {short(self.start_factor)}", "LinearWarmup.start_factor")
         raw: object = self.after
         if isinstance(raw, dict):  # from a config file
             object.__setattr__(self, "after", schedule_from(raw, "LinearWarmup.after"))
@@ -205,22 +207,22 @@ class ReduceLROnPlateau(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(0 < _number(self.factor, "ReduceLROnPlateau.factor") < 1,
-               f"must be in (0, 1), got {self.factor!r}",
+               f"must be in (0, 1), got {short(self.factor)}",
                "ReduceLROnPlateau.factor")
         _check(isinstance(self.patience, int) and self.patience >= 0,
-               f"must be an integer >= 0, got {self.patience!r}", "ReduceLROnPlateau.patience")
+               f"must be an integer >= 0, got {short(self.patience)}", "ReduceLROnPlateau.patience")
         if self.mode not in ("min", "max", "auto"):
-            raise UnknownNameError("mode", str(self.mode), ("min", "max", "auto"),
+            raise UnknownNameError("mode", self.mode, ("min", "max", "auto"),
                                    "ReduceLROnPlateau.mode")
         _check(isinstance(self.monitor, str) and bool(self.monitor),
-               f"must be a log name such as 'val_loss', got {self.monitor!r}",
+               f"must be a log name such as 'val_loss', got {short(self.monitor)}",
                "ReduceLROnPlateau.monitor")
         _check(_number(self.min_delta, "ReduceLROnPlateau.min_delta") >= 0,
-               f"must be >= 0, got {self.min_delta!r}", "ReduceLROnPlateau.min_delta")
+               f"must be >= 0, got {short(self.min_delta)}", "ReduceLROnPlateau.min_delta")
         _check(isinstance(self.cooldown, int) and self.cooldown >= 0,
-               f"must be an integer >= 0, got {self.cooldown!r}", "ReduceLROnPlateau.cooldown")
+               f"must be an integer >= 0, got {short(self.cooldown)}", "ReduceLROnPlateau.cooldown")
         _check(_number(self.min_lr, "ReduceLROnPlateau.min_lr") >= 0,
-               f"must be >= 0, got {self.min_lr!r}", "ReduceLROnPlateau.min_lr")
+               f"must be >= 0, got {short(self.min_lr)}", "ReduceLROnPlateau.min_lr")
 
     def rate(self, base_lr: float, t: int) -> float:  # the state lives in PlateauState
         return base_lr
@@ -238,7 +240,8 @@ class PlateauState:
     def update(self, spec: ReduceLROnPlateau, logs: dict[str, float]) -> None:
         value = logs.get(spec.monitor)
         if value is None:
-            raise SpecError(f"ReduceLROnPlateau monitors {spec.monitor!r}, which is not in the "
+            raise SpecError(f"ReduceLROnPlateau monitors {short(spec.monitor)}, which is not "
+                            "in the "
                             f"epoch logs ({', '.join(logs)}); pass validation data or monitor "
                             "'loss'", "ReduceLROnPlateau.monitor")
         if self.cooldown_left > 0:
@@ -265,17 +268,18 @@ def schedule_from(value: object, path: str = "lr_schedule") -> Schedule:
         return value
     if isinstance(value, dict):
         config = dict(value)
-        kind = str(config.pop("class", ""))
-        cls = SCHEDULE_TYPES.get(kind)
+        kind = config.pop("class", "")
+        cls = SCHEDULE_TYPES.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise UnknownNameError("schedule", kind, SCHEDULE_TYPES, f"{path}.class")
-        if "milestones" in config:
+        check_keys(config, [f.name for f in dataclasses.fields(cls) if f.init], cls.kind, path)
+        if isinstance(config.get("milestones"), list):
             config["milestones"] = tuple(config["milestones"])
         try:
             return cls(**config)
         except TypeError as e:
             raise SpecError(str(e), path) from None
-    raise SpecError(f"must be a schedule such as unidl.StepLR(step_size=10), got {value!r}",
+    raise SpecError(f"must be a schedule such as unidl.StepLR(step_size=10), got {short(value)}",
                     path)
 
 

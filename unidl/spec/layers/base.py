@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Final, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ...errors import SpecError, UnknownNameError
+from ...errors import SpecError, UnknownNameError, short
+from ..bounds import check_name
 from ..kinds import LAYER_KINDS, Family
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "Shape",
     "SymbolicTensor",
     "as_tensor",
+    "boolean",
+    "finite",
     "padding_mode",
     "positive_int",
     "register_layer",
@@ -74,13 +77,13 @@ def set_field(obj: object, field: str, value: object) -> None:
 
 def positive_int(value: object, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SpecError(f"must be a positive integer, got {value!r}", path)
+        raise SpecError(f"must be a positive integer, got {short(value)}", path)
     return value
 
 def pair(value: object, path: str) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise SpecError(f"must be an int or a pair of ints, got {value!r}", path)
+            raise SpecError(f"must be an int or a pair of ints, got {short(value)}", path)
         return (positive_int(value[0], path), positive_int(value[1], path))
     v = positive_int(value, path)
     return (v, v)
@@ -90,14 +93,53 @@ def padding_mode(value: object, path: str) -> Padding:
         return "valid"
     if value == "same":
         return "same"
-    raise UnknownNameError("padding", str(value), ("valid", "same"), path)
+    raise UnknownNameError("padding", value, ("valid", "same"), path)
 
 def _name(value: object, path: str) -> None:
-    # "/" separates layer and parameter in weight names, "@" a shared layer's call index
-    if value is not None and (not isinstance(value, str) or not value or "/" in value
-                              or "@" in value):
-        raise SpecError(f"must be a non-empty string without '/' or '@', got {value!r}",
-                        path)
+    # the rule every backend honours; "/" and "@" are taken by weight and tensor names
+    if value is not None:
+        check_name(value, path)
+
+
+def boolean(value: object, path: str) -> bool:
+    """``value`` if it is True or False: a string such as "false" is refused, not truthy."""
+    if not isinstance(value, bool):
+        raise SpecError(f"must be true or false, got {short(value)}", path)
+    return value
+
+
+def finite(value: object, path: str) -> float:
+    """``value`` as a float if it is a finite real number (not a bool, NaN or inf)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"must be a number, got {short(value)}", path)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise SpecError(f"must be a finite number, got {short(value)}", path)
+    return number
+
+
+def _check_typed_fields(layer: Layer) -> None:
+    """Fields declared ``bool`` must hold a bool and fields declared ``float`` a finite
+    number, for every layer kind (built in or registered), before its own checks."""
+    for f in dataclasses.fields(layer):
+        kind = _TYPED.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
+        if kind is not None:
+            value = getattr(layer, f.name)
+            if value is None and kind[1]:
+                continue
+            path = f"{layer.kind}.{f.name}"
+            if kind[0] == "bool":
+                boolean(value, path)
+            else:
+                finite(value, path)
+
+
+# annotation -> (checker, None allowed)
+_TYPED: Final = {"bool": ("bool", False), "float": ("float", False),
+                 "bool | None": ("bool", True), "float | None": ("float", True)}
 
 def spatial_out(size: int, window: int, stride: int, padding: Padding) -> int:
     """Output length of a window op; 'same' follows TensorFlow: ceil(size / stride)."""
@@ -122,7 +164,7 @@ class SymbolicTensor:
 
     def __repr__(self) -> str:
         name = getattr(self.layer, "name", None)
-        label = f"{self.layer.kind} {name!r}" if name else self.layer.kind
+        label = f"{self.layer.kind} {short(name)}" if name else self.layer.kind
         return f"<SymbolicTensor from {label}, shape {(None, *self.shape)}, {self.dtype}>"
 
 
@@ -158,6 +200,7 @@ class Layer:
 
     def __post_init__(self) -> None:
         _name(getattr(self, "name", None), f"{self.kind}.name")
+        _check_typed_fields(self)
 
     @property
     def layer_name(self) -> str:

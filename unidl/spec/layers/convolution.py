@@ -59,7 +59,7 @@ class Conv1D(Layer):
         set_field(self, "padding", padding_mode(self.padding, "Conv1D.padding"))
         set_field(self, "activation", check_activation(self.activation, "Conv1D.activation"))
         if self.kernel_initializer not in INITIALIZERS:
-            raise UnknownNameError("initializer", str(self.kernel_initializer), INITIALIZERS,
+            raise UnknownNameError("initializer", self.kernel_initializer, INITIALIZERS,
                                    "Conv1D.kernel_initializer")
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -114,7 +114,7 @@ class Conv2D(Layer):
         set_field(self, "padding", padding_mode(self.padding, "Conv2D.padding"))
         set_field(self, "activation", check_activation(self.activation, "Conv2D.activation"))
         if self.kernel_initializer not in INITIALIZERS:
-            raise UnknownNameError("initializer", str(self.kernel_initializer), INITIALIZERS,
+            raise UnknownNameError("initializer", self.kernel_initializer, INITIALIZERS,
                                    "Conv2D.kernel_initializer")
 
     @property

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...errors import SpecError, UnknownNameError
+from ...errors import SpecError, UnknownNameError, short
 from ..activations import check_activation, reference_activation
 from .base import (
     DTYPES,
@@ -42,12 +42,12 @@ class Input(Layer):
         raw: object = self.shape
         shape = (raw,) if isinstance(raw, int) else raw
         if not isinstance(shape, (tuple, list)) or not shape:
-            raise SpecError(f"must be a non-empty tuple of positive ints, got {self.shape!r}",
+            raise SpecError(f"must be a non-empty tuple of positive ints, got {short(self.shape)}",
                             "Input.shape")
         set_field(self, "shape", tuple(positive_int(d, f"Input.shape[{i}]")
                                   for i, d in enumerate(shape)))
         if self.dtype not in DTYPES:
-            raise UnknownNameError("dtype", str(self.dtype), DTYPES, "Input.dtype")
+            raise UnknownNameError("dtype", self.dtype, DTYPES, "Input.dtype")
 
     def as_tensor(self, where: str) -> SymbolicTensor:
         """The one tensor of this Input (kept on it, so an Input used twice is one graph
@@ -84,7 +84,7 @@ class Dense(Layer):
         positive_int(self.units, "Dense.units")
         set_field(self, "activation", check_activation(self.activation, "Dense.activation"))
         if self.kernel_initializer not in INITIALIZERS:
-            raise UnknownNameError("initializer", str(self.kernel_initializer), INITIALIZERS,
+            raise UnknownNameError("initializer", self.kernel_initializer, INITIALIZERS,
                                    "Dense.kernel_initializer")
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -144,7 +144,7 @@ class Dropout(Layer):
         if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or not (
             0.0 <= self.rate < 1.0
         ):
-            raise SpecError(f"must be a number in [0, 1), got {self.rate!r}", "Dropout.rate")
+            raise SpecError(f"must be a number in [0, 1), got {short(self.rate)}", "Dropout.rate")
         set_field(self, "rate", float(self.rate))
 
     def reference(self, x: Array, weights: Mapping[str, Array]) -> Array:

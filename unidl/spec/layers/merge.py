@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import SpecError
+from ...errors import SpecError, short
 from .base import Array, Layer, Shape, SymbolicTensor, as_tensor, register_layer
 
 __all__ = ["Add", "Average", "Concatenate", "Merge", "Multiply", "Subtract"]
@@ -68,7 +68,7 @@ class Concatenate(Merge):
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.axis, bool) or not isinstance(self.axis, int) or self.axis == 0:
-            raise SpecError(f"must be a non-zero int (0 is the batch axis), got {self.axis!r}",
+            raise SpecError(f"must be a non-zero int (0 is the batch axis), got {short(self.axis)}",
                             "Concatenate.axis")
 
     def feature_axis(self, rank: int) -> int:

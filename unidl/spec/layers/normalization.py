@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...errors import SpecError
+from ...errors import SpecError, short
 from .base import Array, Layer, ParamInfo, Shape, register_layer, set_field
 
 __all__ = ["BatchNorm", "LayerNorm"]
@@ -31,10 +31,11 @@ class BatchNorm(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
-            raise SpecError(f"must be in [0, 1), got {self.momentum!r}", "BatchNorm.momentum")
-        if not isinstance(self.epsilon, (int, float)) or self.epsilon <= 0:
-            raise SpecError(f"must be > 0, got {self.epsilon!r}", "BatchNorm.epsilon")
+        if not 0.0 <= self.momentum < 1.0:  # a finite number: checked by Layer
+            raise SpecError(f"must be in [0, 1), got {short(self.momentum)}",
+                            "BatchNorm.momentum")
+        if not self.epsilon > 0:
+            raise SpecError(f"must be > 0, got {short(self.epsilon)}", "BatchNorm.epsilon")
         set_field(self, "momentum", float(self.momentum))
         set_field(self, "epsilon", float(self.epsilon))
 
@@ -67,8 +68,8 @@ class LayerNorm(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.epsilon, (int, float)) or self.epsilon <= 0:
-            raise SpecError(f"must be > 0, got {self.epsilon!r}", "LayerNorm.epsilon")
+        if not self.epsilon > 0:  # a finite number: checked by Layer
+            raise SpecError(f"must be > 0, got {short(self.epsilon)}", "LayerNorm.epsilon")
         set_field(self, "epsilon", float(self.epsilon))
 
     def params(self, input_shape: Shape) -> dict[str, ParamInfo]:

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...errors import SpecError
+from ...errors import SpecError, short
 from .base import Array, Layer, ParamInfo, Shape, positive_int, register_layer
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
@@ -42,7 +42,7 @@ class _Recurrent(Layer):
         super().__post_init__()
         positive_int(self.units, f"{self.kind}.units")
         if not isinstance(self.return_sequences, bool):
-            raise SpecError(f"must be True or False, got {self.return_sequences!r}",
+            raise SpecError(f"must be True or False, got {short(self.return_sequences)}",
                             f"{self.kind}.return_sequences")
 
     def output_shape(self, input_shape: Shape) -> Shape:

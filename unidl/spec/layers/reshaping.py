@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...errors import SpecError
+from ...errors import SpecError, short
 from .base import Array, Layer, Shape, register_layer, set_field
 
 __all__ = ["Flatten", "Permute", "Reshape"]
@@ -49,7 +49,7 @@ class Reshape(Layer):
         shape = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
         if not shape or any(not isinstance(d, int) or isinstance(d, bool) or d == 0 or d < -1
                             for d in shape) or shape.count(-1) > 1:
-            raise SpecError(f"must be positive ints with at most one -1, got {raw!r}",
+            raise SpecError(f"must be positive ints with at most one -1, got {short(raw)}",
                             "Reshape.target_shape")
         set_field(self, "target_shape", shape)
 
@@ -93,7 +93,7 @@ class Permute(Layer):
         if sorted(dims) != list(range(1, len(dims) + 1)) or any(
                 isinstance(d, bool) for d in dims):
             raise SpecError(f"must be a permutation of 1..n (the batch axis excluded), got "
-                            f"{raw!r}", "Permute.dims")
+                            f"{short(raw)}", "Permute.dims")
         set_field(self, "dims", dims)
 
     def output_shape(self, input_shape: Shape) -> Shape:
