@@ -14,8 +14,9 @@ Every error is a :class:`SpecFileError` whose message starts ``FILE:LINE:``: syn
 from the parser's position, invalid fields from the ``SpecError`` path mapped onto the
 document (:mod:`unidl.cli.locate`).
 
-YAML is read with PyYAML's safe loader, plus one fix: ``1e-3`` is a float, as in YAML 1.2
-and JSON (YAML 1.1 reads it as the string "1e-3", a classic trap for learning rates).
+YAML is read with the bounded safe loader of :mod:`unidl.spec.yaml_document` (as
+``unidl.spec.from_yaml`` reads it): ``1e-3`` is a float, as in YAML 1.2 and JSON, and a
+document's size, nesting depth and aliases are bounded (:mod:`unidl.spec.bounds`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..heads import Head, resolve_heads
 from ..spec import LOSSES, Optimizer, optimizer_from
 from ..spec.bounds import MAX_DOCUMENT_BYTES, check_document_size, check_tree
 from ..spec.serialize import ModelSpec, from_dict, load_json
-from ..spec.yaml_document import SpecLoader, load_yaml
+from ..spec.yaml_document import load_yaml
 from ..training.schedules import Schedule, schedule_from
 from .locate import Segment, locate, parse_path
 
@@ -56,18 +57,6 @@ class SpecFileError(SpecError):
         super().__init__(f"{where}{'' if column is None else f':{column}'}: {message}")
         self.path, self.message = path, message
         self.file, self.line, self.column = file, line, column
-
-
-class _Loader(SpecLoader):
-    """The bounded safe loader, reading ``1e-3`` as a float (YAML 1.2 / JSON) rather than
-    text."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
 
 
 @dataclass(frozen=True)
@@ -195,12 +184,12 @@ def _parse(path: Path, text: str) -> tuple[object, yaml.Node | None]:
                                 f"invalid JSON: {e.message[line.end():]}",
                                 column=None if line is None else int(line.group(2))) from None
         try:  # JSON is YAML, so the YAML composer gives positions; they are a bonus
-            root = load_yaml(text, _Loader)[1]
+            root = load_yaml(text)[1]
         except (yaml.YAMLError, ValueError, OverflowError):  # SpecError is a ValueError
             root = None
         return data, root
     try:
-        data, root = load_yaml(text, _Loader)
+        data, root = load_yaml(text)
     except SpecError as e:
         raise SpecFileError(path, None, e.message) from None
     except yaml.YAMLError as e:

@@ -51,7 +51,7 @@ __all__ = [
     "physical_memory",
 ]
 
-MAX_DOCUMENT_BYTES: Final = 4 * 2**20
+MAX_DOCUMENT_BYTES: Final = 2 * 2**20
 MAX_DEPTH: Final = 32
 MAX_ALIASES: Final = 100
 MAX_VALUES: Final = 200_000

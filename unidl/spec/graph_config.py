@@ -9,6 +9,7 @@ makes, and a cycle, are errors naming the node.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,14 +85,22 @@ def graph_from_dict(data: Mapping[str, Any], layers: list[Layer]) -> Graph:
         n: v for n, v in by_name.items() if isinstance(v, Input)}
     produced = {i: ref for ref, i in made.items()}
     replayed: dict[str, int] = {}
-    pending = list(range(len(nodes)))
-    while pending:
-        ready = [i for i in pending if all(r in tensors for r in nodes[i][1])]
+    # each node waits for the distinct tensors it reads; the smallest ready index runs next
+    waiting = [len({r for r in refs if r not in tensors}) for _, refs in nodes]
+    readers: dict[str, list[int]] = {}
+    for i, (_, refs) in enumerate(nodes):
+        for r in set(refs) - set(tensors):
+            readers.setdefault(r, []).append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    done = 0
+    while done < len(nodes):
         if not ready:
+            pending = [i for i, w in enumerate(waiting) if w > 0]
             cycle = _cycle(pending, nodes, made)
             raise SpecError(f"the layer calls {' -> '.join(repr(produced[i]) for i in cycle)} "
                             "form a cycle; a graph must be acyclic", f"spec.nodes[{cycle[0]}]")
-        i = ready[0]
+        i = heapq.heappop(ready)
         name, refs = nodes[i]
         k = replayed.get(name, 0)
         replayed[name] = k + 1
@@ -106,7 +115,11 @@ def graph_from_dict(data: Mapping[str, Any], layers: list[Layer]) -> Graph:
                                          else args[0])
         except SpecError as e:
             raise SpecError(e.message, f"spec.nodes[{i}] ({name})") from None
-        pending.remove(i)
+        done += 1
+        for j in readers.get(produced[i], ()):
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
     try:
         return Graph(inputs=[tensors[n] for n in inputs],
                      outputs=[tensors[r] for r in outputs], name=data.get("name", "graph"))
