@@ -36,7 +36,7 @@ def test_save_load_round_trip(trained: unidl.Model, digits: Any, tmp_path: Path)
     assert back.history == trained.history and back.epochs_trained == 2
     assert back.optimizer == unidl.SGD(lr=0.1, momentum=0.9)
     meta = json.loads((path / "meta.json").read_text())
-    assert meta["format_version"] == 1 and meta["backend"] == trained.backend_name
+    assert meta["format_version"] == 2 and meta["backend"] == trained.backend_name
     back.fit((xt, yt), epochs=1, verbose=0)  # a loaded model keeps training
     assert back.epochs_trained == 3
 
@@ -46,7 +46,7 @@ def test_save_overwrites_atomically_and_leaves_no_temp(trained: unidl.Model,
     path = tmp_path / "m"
     trained.save(path)
     trained.save(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.unidl-lock", "m"]
 
 
 def test_a_failed_save_keeps_the_previous_save(trained: unidl.Model, tmp_path: Path,
@@ -61,7 +61,7 @@ def test_a_failed_save_keeps_the_previous_save(trained: unidl.Model, tmp_path: P
     with pytest.raises(OSError, match="disk full"):
         trained.save(path)
     assert (path / "weights.safetensors").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.unidl-lock", "m"]
     unidl.load(path)
 
 
@@ -69,8 +69,11 @@ def test_a_crash_between_the_two_renames_is_recovered(trained: unidl.Model,
                                                       tmp_path: Path) -> None:
     path = trained.save(tmp_path / "m")
     path.rename(tmp_path / ".m.unidl-backup")  # as if the process died mid-swap
+    assert unidl.load(path).spec == trained.spec  # a load reads the backup, changing nothing
+    assert not path.exists()
+    trained.save(path)  # the next save restores the backup before replacing it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.unidl-lock", "m"]
     assert unidl.load(path).spec == trained.spec
-    assert path.is_dir()
 
 
 def test_refuses_to_overwrite_something_that_is_not_a_model(trained: unidl.Model,

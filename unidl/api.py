@@ -106,13 +106,19 @@ def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto")
     """Load a model saved by :meth:`Model.save`, on ``backend`` (default: the one it was
     saved from). Any backend can load any backend's save."""
     path = Path(path)
-    spec_doc, meta, weights, opt_state = read_model_files(path)
-    try:
-        spec = from_dict(spec_doc.get("model"))
-    except UnregisteredKindError as e:  # not a broken file: this process lacks a kind
-        raise at_path(e, str(path / SPEC_FILE)) from None
-    except SpecError as e:
-        raise ModelFormatError(f"{path / SPEC_FILE} holds an invalid spec: {e}") from None
+
+    def parse(doc: dict[str, Any]) -> tuple[ModelSpec, dict[str, tuple[int, ...]]]:
+        try:
+            spec = from_dict(doc.get("model"))
+        except UnregisteredKindError as e:  # not a broken file: this process lacks a kind
+            raise at_path(e, str(path / SPEC_FILE)) from None
+        except SpecError as e:
+            raise ModelFormatError(f"{path / SPEC_FILE} holds an invalid spec: {e}") from None
+        return spec, {k: p.shape for k, p in spec.params.items()}
+
+    files = read_model_files(path, parse)
+    spec, spec_doc, meta = files.spec, files.spec_doc, files.meta
+    weights, opt_state = files.weights, files.optimizer_state
     seed = spec_doc.get("seed")
     model = build(spec, backend=backend if backend is not None else str(meta["backend"]),
                   seed=int(seed) if isinstance(seed, int) else 0, device=device)

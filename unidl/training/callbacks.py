@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import math
 import re
+import string
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..backend import Weights
-from ..errors import SpecError, UnknownNameError
+from ..errors import SpecError, UnidlError, UnknownNameError, short
+from ..metrics import METRICS
 from ..spec import Optimizer
 
 __all__ = [
@@ -174,21 +177,66 @@ class EarlyStopping(Callback):
             model.set_weights(self._best_weights)
 
 
+def _checkpoint_template(path: str) -> str:
+    """``path`` if every ``{placeholder}`` in it is ``epoch`` or a log name and every
+    format spec suits its value (an integer for ``epoch``, a float for a log), else a
+    SpecError naming the placeholder and the known names."""
+    where = "ModelCheckpoint.path"
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(path)
+                  if name is not None]
+    except ValueError as e:
+        raise SpecError(f"{short(path)} is not a valid path template: {e} (write a literal "
+                        "brace as '{{' or '}}')", where) from None
+    bases = sorted({"loss", "lr", *METRICS})
+    known = (f"epoch, {', '.join(bases)}, top_K_accuracy; each metric and loss also as "
+             "val_<name>, <output>_<name> and val_<output>_<name>")
+    samples: dict[str, object] = {}
+    for name, spec in fields:
+        if not name.isidentifier():
+            raise SpecError(f"placeholder {{{short(name, 40)}}} in {short(path)} must be a "
+                            f"plain name, one of: {known}", where)
+        base = name[4:] if name.startswith("val_") else name
+        if name != "epoch" and not any(base == b or base.endswith(f"_{b}") for b in bases) \
+                and not re.fullmatch(r"(?:\w+_)?top_\d+_accuracy", base):
+            raise SpecError(f"unknown placeholder {{{name[:40]}}} in {short(path)}; "
+                            f"known: {known}", where)
+        samples[name] = 1 if name == "epoch" else 0.5
+        if spec and "{" in spec:
+            raise SpecError(f"placeholder {{{name}}} in {short(path)} has a nested format "
+                            "spec; write the spec out, e.g. {epoch:03d}", where)
+    try:
+        path.format(**samples)
+    except (ValueError, TypeError) as e:
+        raise SpecError(f"a format spec in {short(path)} does not suit its value (epoch is "
+                        f"an integer, log values are floats, e.g. {{epoch:03d}}, "
+                        f"{{val_loss:.4f}}): {e}", where) from None
+    return path
+
+
 class ModelCheckpoint(Callback):
     """Save the model (portable format, atomic, with optimizer state) after each epoch.
 
-    ``path`` may contain ``{epoch}`` and log names, e.g. ``"ckpt/e{epoch:03d}"``. With
+    ``path`` may contain ``{epoch}`` and log names, e.g. ``"ckpt/e{epoch:03d}"`` or
+    ``"ckpt/{val_loss:.3f}"``; placeholders and format specs are checked when the
+    callback is made (a user metric's name is not known then, so it cannot be one). With
     ``save_best_only`` only epochs improving ``monitor`` are saved.
+
+    A save that fails (a full disk, a log missing from the epoch's logs) does not stop
+    training: it warns, naming the epoch and the error, and is recorded in ``failed``;
+    the model stays in memory for ``fit`` to return.
     """
 
     def __init__(self, path: str | Path, monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto") -> None:
-        self.path = _path(path, "ModelCheckpoint")
+        self.path = _checkpoint_template(_path(path, "ModelCheckpoint"))
         self.monitor = _monitor(monitor, "ModelCheckpoint")
         self.save_best_only = bool(save_best_only)
         self.mode = _mode(mode, "ModelCheckpoint")
         self.best: float | None = None
         self.saved: list[Path] = []
+        #: ``(epoch, error message)`` of every save that failed
+        self.failed: list[tuple[int, str]] = []
 
     def on_epoch_end(self, model: Trainee, epoch: int, logs: Logs) -> None:
         if self.save_best_only:
@@ -197,8 +245,24 @@ class ModelCheckpoint(Callback):
                                                     self.best, 0.0):
                 return
             self.best = value
-        target = Path(self.path.format(epoch=epoch + 1, **logs))
-        self.saved.append(model.save(target))
+        try:
+            target = Path(self.path.format(epoch=epoch + 1, **logs))
+        except (KeyError, ValueError, TypeError) as e:
+            needed = e.args[0] if isinstance(e, KeyError) and e.args else e
+            self._failed(epoch + 1, f"the path template {short(self.path)} needs "
+                                    f"{short(needed)}, "
+                                    f"which is not in the epoch logs ({', '.join(logs)})")
+            return
+        try:
+            self.saved.append(model.save(target))
+        except (UnidlError, OSError) as e:
+            self._failed(epoch + 1, f"saving to {target} failed: {e}")
+
+    def _failed(self, epoch: int, message: str) -> None:
+        self.failed.append((epoch, message))
+        warnings.warn(f"ModelCheckpoint: epoch {epoch} was not saved: {message}. Training "
+                      "goes on and the model stays in memory (save it with model.save)",
+                      RuntimeWarning, stacklevel=2)
 
 
 class TerminateOnNaN(Callback):
