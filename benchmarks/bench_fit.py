@@ -1,222 +1,200 @@
-"""Training throughput: ``unidl.fit`` against hand-written native code, in one process.
+"""Training time: ``unidl.fit`` against hand-written native code and the libraries users
+would pick instead, all in one benchmark run.
 
-    python benchmarks/bench_fit.py [--backend torch,keras] [--epochs 3] [--repeats 3]
-                                   [--device cpu] [--markdown docs/benchmarks.md]
+    python benchmarks/bench_fit.py [--backend torch,keras]
+                                   [--workloads mlp,california,cnn,cnn-scenario]
+                                   [--mode fresh|steady] [--epochs 2] [--repeats 3]
+                                   [--device cpu] [--markdown FILE]
 
-Workloads (issue 2): (a) MLP 784-256-128-10 on 60,000 synthetic samples, batch 128, Adam,
-sparse cross-entropy; (b) the seed notes' California-housing MLP 8-30-15-1 on 20,640
-samples, batch 32, Adam, MSE. Each contender trains the same number of epochs from the same
-data; runs are interleaved and the best of ``--repeats`` is kept, which filters out noise
-from other processes. Reported: samples/s and the ratio unidl / native (higher is better).
+Workloads: (a) MLP 784-256-128-10 on 60,000 synthetic samples, batch 128, Adam, sparse
+cross-entropy; (b) the TensorFlow/PyTorch scenarios' California-housing MLP 8-30-15-1 on
+20,640 samples, batch 32, Adam, MSE; (c) the MNIST CNN of ``examples/mnist_cnn.py`` (2 conv layers,
+28x28x1 inputs: Conv2D(16)/Conv2D(32), "same", Dense 64) and (d) the scenarios' MNIST CNN
+(Conv2D(32)/Conv2D(64), "valid", Dense 10 on the flattened 5x5x64), each on 2,048 samples,
+batch 128, Adam, sparse cross-entropy. All on synthetic data, the same arrays for every
+contender.
 
-Native contenders:
-- torch loop: the hand-written loop a careful torch user writes (tensors on the device,
-  a permutation per epoch, slicing, zero_grad/backward/step, loss accumulated on device),
-  with torch's default Adam and with its fused Adam kernel (what unidl-torch uses);
-- torch DataLoader: the seed notes' loop (a Dataset + DataLoader(shuffle=True), loss.item());
-- keras fit: ``keras.Model.fit`` on the same arrays.
+``--mode fresh`` (default) builds a new model in every timed run, so construction and
+weight initialisation count, as in a user's run; ``--mode steady`` builds once and times
+further epochs of the same model. Runs are interleaved (every contender once per round)
+and the best of ``--repeats`` rounds is kept, so background load hits all alike.
+
+Contenders (see ``_contenders.py``):
+- torch loop: the hand-written loop a careful torch user writes (default Adam), the same
+  with torch's fused Adam kernel (what unidl-torch uses), and the PyTorch scenario's DataLoader
+  loop; skorch's NeuralNet; Keras 3 on its torch backend (in a child process: Keras fixes
+  its backend at import); ``unidl.fit`` on torch;
+- ``keras.Model.fit`` on TensorFlow; ``unidl.fit`` on keras.
+A contender whose package is missing is skipped with a message
+(``pip install -r benchmarks/requirements.txt`` adds skorch).
+
+Columns: samples/s; "unidl / native" = the contender's time / unidl's time on the same
+framework (above 1.00x unidl is faster); "time / torch loop" = the contender's time / the
+hand-written torch loop's time (below 1.00x it is faster than that loop).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
+from _contenders import (
+    Runner,
+    Skip,
+    keras_fit_runner,
+    keras_torch_runner,
+    skorch_runner,
+    torch_dataloader_runner,
+    torch_loop_runner,
+)
+from _workloads import MSE, WORKLOADS, Workload
 
 import unidl
 
+__all__ = ["Runner", "best_time", "unidl_runner"]
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines
+
+#: The contender every "time / torch loop" figure divides by.
+REFERENCE = "torch loop (hand-written)"
+
+
+def unidl_runner(w: Workload, backend: str, device: str, epochs: int, fresh: bool) -> Runner:
+    """``unidl.fit`` (fresh: spec, build and fit in each run) or ``Model.fit`` (steady)."""
+    x, y = w.data()
+    loss = unidl.Loss(w.loss, from_logits=w.loss != MSE)
+
+    def fit(n: int) -> unidl.Model:
+        return unidl.fit(w.spec(), (x[:n], y[:n]), backend=backend, loss=loss,
+                         optimizer=unidl.Adam(lr=1e-3), epochs=epochs,
+                         batch_size=w.batch_size, seed=0, device=device, verbose=0)
+
+    model = fit(256)  # warm-up: the framework's import, kernels, compilation
+    if fresh:
+        return lambda: fit(w.n) and None
+    return lambda: model.fit((x, y), epochs=epochs, batch_size=w.batch_size,
+                             verbose=0) and None
+
 
 @dataclass(frozen=True)
-class Workload:
+class Contender:
     name: str
-    sizes: tuple[int, ...]
-    n: int
-    batch_size: int
-    loss: str
-
-    def data(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(self.n, self.sizes[0])).astype(np.float32)
-        if self.loss == "mse":
-            y = (x @ rng.normal(size=self.sizes[0])).astype(np.float32)
-        else:
-            y = rng.integers(0, self.sizes[-1], self.n)
-        return x, y
-
-    def spec(self) -> unidl.Sequential:
-        hidden = [unidl.Dense(u, activation="relu") for u in self.sizes[1:-1]]
-        return unidl.Sequential([unidl.Input((self.sizes[0],)), *hidden,
-                                 unidl.Dense(self.sizes[-1])])
+    framework: str  # the unidl backend its "unidl / native" ratio compares with
+    make: Callable[[Workload, int, bool], Runner]  # (workload, epochs, fresh)
 
 
-WORKLOADS = (
-    Workload("MLP 784-256-128-10, 60k, batch 128", (784, 256, 128, 10), 60_000, 128,
-             "sparse_categorical_crossentropy"),
-    Workload("California MLP 8-30-15-1, 20,640, batch 32", (8, 30, 15, 1), 20_640, 32, "mse"),
-)
-
-Runner = Callable[[], None]
-
-
-def unidl_runner(w: Workload, backend: str, device: str, epochs: int) -> Runner:
-    x, y = w.data()
-    loss = unidl.Loss(w.loss, from_logits=w.loss != "mse")
-    model = unidl.build(w.spec(), backend=backend, seed=0, device=device)
-    model.compile(loss, unidl.Adam(lr=1e-3))
-    model.fit((x[:256], y[:256]), epochs=1, verbose=0)  # warm-up: kernels, compilation
-    return lambda: model.fit((x, y), epochs=epochs, batch_size=w.batch_size, verbose=0) and None
-
-
-def torch_module(w: Workload) -> Any:
-    import torch
-
-    layers: list[Any] = []
-    for i, (a, b) in enumerate(zip(w.sizes[:-1], w.sizes[1:], strict=True)):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(w.sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*layers)
-
-
-def torch_loop_runner(w: Workload, device: str, epochs: int, fused: bool = False) -> Runner:
-    import torch
-
-    x, y = w.data()
-    dev = torch.device(device if device != "auto" else "cpu")
-    xt = torch.as_tensor(x, device=dev)
-    yt = torch.as_tensor(y, device=dev)
-    if w.loss == "mse":
-        yt = yt.reshape(-1, 1)
-    model = torch_module(w).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, fused=fused or None)
-    loss_fn = torch.nn.MSELoss() if w.loss == "mse" else torch.nn.CrossEntropyLoss()
-
-    def run() -> None:
-        for _ in range(epochs):
-            perm = torch.randperm(len(xt), device=dev)
-            total = torch.zeros((), device=dev)
-            for i in range(0, len(xt), w.batch_size):
-                idx = perm[i:i + w.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(xt[idx]), yt[idx])
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-            float(total)
-
-    return run
-
-
-def torch_dataloader_runner(w: Workload, device: str, epochs: int) -> Runner:
-    import torch
-    from torch.utils.data import DataLoader, Dataset
-
-    x, y = w.data()
-    dev = torch.device(device if device != "auto" else "cpu")
-
-    class Pairs(Dataset[tuple[Any, Any]]):  # the seed notes' DatasetCalifornia
-        def __init__(self) -> None:
-            self.x = torch.tensor(x, dtype=torch.float32)
-            self.y = torch.tensor(y).reshape(-1, 1).float() if w.loss == "mse" else \
-                torch.tensor(y)
-
-        def __len__(self) -> int:
-            return len(self.x)
-
-        def __getitem__(self, i: int) -> tuple[Any, Any]:
-            return self.x[i], self.y[i]
-
-    loader = DataLoader(Pairs(), batch_size=w.batch_size, shuffle=True)
-    model = torch_module(w).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    loss_fn = torch.nn.MSELoss() if w.loss == "mse" else torch.nn.CrossEntropyLoss()
-
-    def run() -> None:
-        for _ in range(epochs):
-            for xb, yb in loader:
-                xb, yb = xb.to(dev), yb.to(dev)
-                opt.zero_grad()
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                opt.step()
-                loss.item()
-
-    return run
-
-
-def keras_fit_runner(w: Workload, device: str, epochs: int) -> Runner:
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    x, y = w.data()
-    layers: list[Any] = [keras.Input((w.sizes[0],))]
-    layers += [keras.layers.Dense(u, activation="relu") for u in w.sizes[1:-1]]
-    layers.append(keras.layers.Dense(w.sizes[-1]))
-    model = keras.Sequential(layers)
-    loss = "mse" if w.loss == "mse" else keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    model.fit(x[:256], y[:256], batch_size=w.batch_size, epochs=1, verbose=0)
-    return lambda: model.fit(x, y, batch_size=w.batch_size, epochs=epochs, verbose=0,
-                             shuffle=True) and None
+def contenders(backends: list[str], device: str) -> list[Contender]:
+    out: list[Contender] = []
+    if "torch" in backends:
+        out += [
+            Contender(REFERENCE, "torch",
+                      lambda w, e, f: torch_loop_runner(w, e, f, device)),
+            Contender("torch loop, fused Adam", "torch",
+                      lambda w, e, f: torch_loop_runner(w, e, f, device, fused=True)),
+            Contender("torch DataLoader (PyTorch scenario)", "torch",
+                      lambda w, e, f: torch_dataloader_runner(w, e, f, device)),
+            Contender("skorch NeuralNet", "torch",
+                      lambda w, e, f: skorch_runner(w, e, f, device)),
+            Contender("Keras 3 on torch, Model.fit", "torch", keras_torch_runner),
+            Contender("unidl.fit on torch", "torch",
+                      lambda w, e, f: unidl_runner(w, "torch", device, e, f)),
+        ]
+    if "keras" in backends:
+        out += [
+            Contender("Keras 3 on tensorflow, Model.fit", "keras", keras_fit_runner),
+            Contender("unidl.fit on keras", "keras",
+                      lambda w, e, f: unidl_runner(w, "keras", device, e, f)),
+        ]
+    return out
 
 
 def best_time(runners: dict[str, Runner], repeats: int) -> dict[str, float]:
+    """The best of ``repeats`` interleaved rounds, in seconds per contender. A runner
+    that returns its own measurement (a child process) is taken at its word."""
     best = {k: float("inf") for k in runners}
     for _ in range(repeats):  # interleaved, so background load hits every contender alike
         for name, run in runners.items():
+            gc.collect()
             start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
+            measured = run()
+            took = time.perf_counter() - start if measured is None else measured
+            best[name] = min(best[name], took)
     return best
+
+
+def measure(w: Workload, entrants: list[Contender], epochs: int, repeats: int,
+            fresh: bool) -> dict[str, float]:
+    """Prepare every contender for ``w`` (skipping, with a message, those that cannot run
+    here), then time them all together."""
+    runners: dict[str, Runner] = {}
+    for c in entrants:
+        try:
+            runners[c.name] = c.make(w, epochs, fresh)
+        except Skip as e:
+            print(f"skipped {c.name}: {e}", file=sys.stderr, flush=True)
+    try:
+        return best_time(runners, repeats)
+    finally:
+        for run in runners.values():
+            close = getattr(run, "close", None)
+            if close is not None:
+                close()
+
+
+def rows(w: Workload, times: dict[str, float], entrants: list[Contender], epochs: int
+         ) -> list[str]:
+    """Table rows: samples/s, time of unidl on the same framework / this time, this
+    time / the hand-written torch loop's."""
+    frameworks = {c.name: c.framework for c in entrants}
+    ref = times.get(REFERENCE)
+    out = []
+    for name, t in times.items():
+        ours = times.get(f"unidl.fit on {frameworks[name]}")
+        vs_unidl = "" if name.startswith("unidl") or ours is None else f"{t / ours:.2f}x"
+        vs_loop = "" if ref is None else f"{t / ref:.2f}x"
+        out.append(f"| {w.name} | {name} | {w.n * epochs / t:,.0f} | {vs_unidl} | {vs_loop} |")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default=",".join(unidl.backend_names()))
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--workloads", default=",".join(w.key for w in WORKLOADS))
+    parser.add_argument("--mode", choices=("fresh", "steady"), default="fresh",
+                        help="fresh: a new model in every timed run (default); steady: one "
+                             "model, trained further in each run")
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--markdown", help="also write the table to this Markdown file")
     args = parser.parse_args()
     backends = [b for b in args.backend.split(",") if b]
+    keys = [k for k in args.workloads.split(",") if k]
+    entrants = contenders(backends, args.device)
+    start_load = ", ".join(f"{v:.2f}" for v in os.getloadavg())  # others' work adds noise
 
-    lines = ["| workload | contender | samples/s | unidl / native |",
-             "|---|---|---:|---:|"]
-    for w in WORKLOADS:
-        for backend in backends:
-            runners: dict[str, Runner] = {}
-            if backend == "torch":
-                runners["torch loop (hand-written)"] = torch_loop_runner(w, args.device,
-                                                                         args.epochs)
-                runners["torch loop, fused Adam"] = torch_loop_runner(w, args.device,
-                                                                      args.epochs, fused=True)
-                runners["torch DataLoader (seed notes)"] = torch_dataloader_runner(
-                    w, args.device, args.epochs)
-            elif backend == "keras":
-                runners["keras Model.fit"] = keras_fit_runner(w, args.device, args.epochs)
-            runners[f"unidl.fit on {backend}"] = unidl_runner(w, backend, args.device,
-                                                              args.epochs)
-            times = best_time(runners, args.repeats)
-            ours = times[f"unidl.fit on {backend}"]
-            for name, t in times.items():
-                rate = w.n * args.epochs / t
-                ratio = "" if name.startswith("unidl") else f"{t / ours:.2f}x"
-                lines.append(f"| {w.name} | {name} | {rate:,.0f} | {ratio} |")
-                print(lines[-1], flush=True)
-    machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, device {args.device}"
+    lines = ["| workload | contender | samples/s | unidl / native | time / torch loop |",
+             "|---|---|---:|---:|---:|"]
+    for w in (w for w in WORKLOADS if w.key in keys):
+        times = measure(w, entrants, args.epochs, args.repeats, args.mode == "fresh")
+        for line in rows(w, times, entrants, args.epochs):
+            lines.append(line)
+            print(line, flush=True)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    setting = (f"{platform.machine()}, {os.cpu_count()} CPUs, device {args.device}; "
+               f"{args.epochs} epochs per run, mode {args.mode}, best of {args.repeats}; "
+               f"load average at start {start_load}, at end {load}")
     table = "\n".join(lines)
-    print(f"\n{machine}; {args.epochs} epochs per run, best of {args.repeats}\n\n{table}")
+    print(f"\n{setting}\n\n{table}")
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(f"<!-- generated by benchmarks/bench_fit.py -->\n{table}\n")
+            f.write(f"<!-- generated by benchmarks/bench_fit.py: {setting} -->\n{table}\n")
 
 
 if __name__ == "__main__":

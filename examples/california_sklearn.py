@@ -3,7 +3,7 @@
     python examples/california_sklearn.py [--data housing.csv] [--target COLUMN] [--folds 5]
                                           [--backend torch|keras|all] [--epochs 50] [--seed 0]
 
-The seed notes' California-housing comparison (an 8-30-15-1 MLP, Adam, MSE, standardised
+The TensorFlow/PyTorch California-housing comparison (an 8-30-15-1 MLP, Adam, MSE, standardised
 features and target) as scikit-learn users write it: every contender is the same pipeline,
 StandardScaler then the regressor, with the target standardised too
 (TransformedTargetRegressor), and cross_val_score scores each on the same KFold splits. The

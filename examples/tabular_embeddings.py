@@ -1,4 +1,4 @@
-"""Categorical embeddings (seed 002): one Embedding per categorical column, concatenated
+"""Categorical embeddings: one Embedding per categorical column, concatenated
 with the numeric columns, then Dense -> ReLU -> BatchNorm -> Dropout blocks, softmax.
 
     python examples/tabular_embeddings.py [--csv car_evaluation.csv] [--target output]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run every check: the pytest matrix over all installed backends,
-# mypy --strict on the core and the backends, the import contracts, ruff and the docs
-# build. Extra arguments go to pytest.
+# mypy --strict on the core and the backends, the import contracts, ruff, the docs
+# build and the built wheels' metadata. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,3 +10,4 @@ scripts/setup.sh
 .venv/bin/lint-imports  # import contracts: pyproject.toml [tool.importlinter]
 .venv/bin/ruff check .
 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"  # docs: broken links fail
+.venv/bin/python scripts/check_wheels.py  # wheels: names, bounded requirements, py.typed, entry points

@@ -66,3 +66,20 @@ def test_unknown_backend_is_a_usage_error(run: pytest.Pytester) -> None:
     result = run.runpytest_subprocess("--unidl-backend", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--unidl-backend nope: not installed*fake*"])
+
+
+@pytest.mark.parametrize("how", ["-p", "pytest_plugins", "-p without autoload"])
+def test_the_plugin_loads_whichever_documented_way(run: pytest.Pytester, how: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``pytest11`` entry point loads the plugin; naming it again (``-p``, as the pytest
+    docs teach, or ``pytest_plugins`` in a conftest) registers it once, not twice."""
+    args = ["--unidl-backend", "fake", "-k", "runs_on_each"]
+    if how == "pytest_plugins":
+        run.makeconftest('pytest_plugins = ["unidl.testing.plugin"]\n')
+    else:
+        args = ["-p", "unidl.testing.plugin", *args]
+    if how == "-p without autoload":  # entry points off: -p is the only way in
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = run.runpytest_subprocess(*args)
+    assert "already registered" not in result.stderr.str() + result.stdout.str()
+    result.assert_outcomes(passed=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +16,12 @@ from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
 from .errors import DataError, NotSupportedError, SpecError, UnidlError
 from .heads import Head, resolve_heads
-from .inputs import as_source, as_tuple, as_x, labels_of, split_validation
+from .inputs import as_source, as_tuple, as_x, class_weights, labels_of, split_validation
 from .io import write_model_files
 from .metrics import UserMetric, target_kind
 from .optimizer_state import state_shapes
 from .spec import Loss, Optimizer, optimizer_from
+from .spec.bounds import check_batch_memory
 from .spec.graph import Graph
 from .spec.serialize import ModelSpec
 from .training.callbacks import HOOKS
@@ -40,6 +40,18 @@ def _positive_int(value: object, name: str, allow_zero: bool = False) -> int:
         bound = ">= 0" if allow_zero else ">= 1"
         raise SpecError(f"must be an integer {bound}, got {value!r}", name)
     return int(value)
+
+
+def _check_batch(spec: ModelSpec, batch_size: int, data: object) -> None:
+    """Refuse a batch (``batch_size``, or all of ``data`` if fewer) whose largest activation
+    alone cannot fit in memory, before the backend allocates anything."""
+    first = next(iter(data.values()), None) if isinstance(data, dict) else (
+        data[0] if isinstance(data, (tuple, list)) and data else data)
+    try:
+        n = int(first.shape[0]) if isinstance(first, np.ndarray) else len(data)  # type: ignore[arg-type]
+    except (TypeError, AttributeError, IndexError):  # a stream of unknown length
+        n = batch_size
+    check_batch_memory(spec.largest_activation, max(1, min(batch_size, n)), "batch_size")
 
 
 def _backend_seed(seed: int) -> int:
@@ -197,6 +209,7 @@ class Model:
                             "validation_split")
         heads = self._state.heads
         train: SampleSource = as_source(data, self.spec, heads, "data")
+        _check_batch(self.spec, batch_size, train)
         val: SampleSource | None = None
         if validation_split is not None:
             if not isinstance(train, ArrayData):
@@ -233,6 +246,7 @@ class Model:
                             "loss")
         batch_size = _positive_int(batch_size, "batch_size")
         source = as_source(data, self.spec, self._state.heads, "data")
+        _check_batch(self.spec, batch_size, source)
         return evaluate_arrays(self._native, self._state, source, batch_size)
 
     def classification_report(self, data: object, batch_size: int = 256,
@@ -264,7 +278,9 @@ class Model:
         with several outputs a list of arrays in ``spec.output_names`` order. ``x`` for a
         model with several inputs: a dict keyed by Input name or a list in input order."""
         batch_size = _positive_int(batch_size, "batch_size")
-        out = self._native.predict(as_x(x, self.spec, "x"), batch_size)
+        inputs = as_x(x, self.spec, "x")
+        _check_batch(self.spec, batch_size, inputs)
+        out = self._native.predict(inputs, batch_size)
         if isinstance(self.spec, Graph):
             outs = as_tuple(out)
             return outs[0] if len(outs) == 1 else list(outs)
@@ -402,10 +418,8 @@ def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, flo
         labels = (y.reshape(-1) if kind == "sparse" else
                   y.argmax(-1) if kind == "categorical" else (y.reshape(n, -1)[:, 0] > 0.5))
         labels = np.asarray(labels, dtype=np.int64)
-        for c, w in class_weight.items():
-            if not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-                raise DataError(f"class_weight[{c!r}] must be a finite number >= 0, got {w!r}")
-        lookup = np.array([class_weight.get(int(c), 1.0) for c in range(int(labels.max()) + 1)],
+        checked = class_weights(class_weight)
+        lookup = np.array([checked.get(c, 1.0) for c in range(int(labels.max()) + 1)],
                           dtype=np.float32)
         weights *= lookup[labels]
     return weights

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Final
 
+from ._distributions import BACKEND_DISTRIBUTIONS, install_hint
 from .backend import Backend
 from .capabilities import Capabilities
-from .errors import BackendError, BackendImportError, BackendNotFoundError
+from .errors import BackendError, BackendImportError, BackendNotFoundError, short
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendInfo",
     "available_backends",
+    "backend_distributions",
     "backend_names",
     "check_backend",
     "clear_cache",
@@ -79,8 +81,11 @@ def backend_names() -> list[str]:
     return list(_entry_points())
 
 
-def _install_hint(name: str) -> str:
-    return f"pip install unidl-{name}"
+def backend_distributions() -> dict[str, str]:
+    """``{backend name: "distribution version"}`` from package metadata, importing nothing
+    (several distributions claiming one name are joined by `` / ``)."""
+    return {name: " / ".join(_distribution(e) for e in eps)
+            for name, eps in _entry_points().items()}
 
 
 def check_backend(obj: object, source: str) -> Backend:
@@ -104,11 +109,14 @@ def _load(name: str) -> Backend:
     eps = _entry_points().get(name)
     if not eps:
         installed = ", ".join(backend_names()) or "none"
+        if name in BACKEND_DISTRIBUTIONS:
+            fix = f"install it with `{install_hint(name)}`"
+        else:  # never guess a distribution name: anyone could register it
+            ours = ", ".join(f"{d} ({b})" for b, d in BACKEND_DISTRIBUTIONS.items())
+            fix = (f"a backend is a package registering the entry-point group "
+                   f"{ENTRY_POINT_GROUP!r}; this project publishes {ours}")
         raise BackendNotFoundError(
-            f"no unidl backend named {name!r}; installed backends: {installed}. "
-            f"A backend is a package registering the entry-point group {ENTRY_POINT_GROUP!r}"
-            f"; if one exists for {name!r}, install it (e.g. `{_install_hint(name)}`)."
-        )
+            f"no unidl backend named {short(name)}; installed backends: {installed}; {fix}.")
     if len(eps) > 1:
         who = " and ".join(f"{_distribution(e)} ({e.value})" for e in eps)
         raise BackendError(

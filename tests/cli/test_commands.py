@@ -5,6 +5,10 @@ data (errors: ``test_errors.py``)."""
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -118,12 +122,34 @@ def test_flags_override_the_spec_files_training_section(backend: str, files: Fil
     assert model.optimizer == unidl.Adam(lr=0.05)  # the file's optimizer, the flag's rate
 
 
-def test_backends_lists_versions_and_devices(run: Run) -> None:
+def test_backends_lists_names_and_packages(run: Run) -> None:
     code, stdout, _ = run("backends")
+    assert code == 0 and stdout.split()[:2] == ["NAME", "PACKAGE"]
+    for name, dist in registry.backend_distributions().items():
+        assert any(line.startswith(name) and line.endswith(dist)
+                   for line in stdout.splitlines())
+    assert "unidl backends --verbose" in stdout
+    code, stdout, _ = run("backends", "--json")
+    assert [i["name"] for i in json.loads(stdout)] == registry.backend_names()
+
+
+def test_listing_backends_imports_no_framework() -> None:
+    """``unidl backends`` and ``unidl.backend_names()`` read package metadata only."""
+    code = ("import sys, unidl; from unidl.cli import main; unidl.backend_names(); "
+            "status = main(['backends']); "
+            "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'unidl_torch', "
+            "'unidl_keras') if m in sys.modules), status, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.stderr.strip().splitlines()[-1] == "[] 0", proc.stderr
+
+
+def test_backends_verbose_lists_versions_and_devices(run: Run) -> None:
+    code, stdout, _ = run("backends", "--verbose")
     assert code == 0 and stdout.split()[:4] == ["NAME", "VERSION", "DEVICES", "PACKAGE"]
     for name in registry.backend_names():
         assert any(line.startswith(name) for line in stdout.splitlines())
-    code, stdout, _ = run("backends", "--json")
+    code, stdout, _ = run("backends", "--verbose", "--json")
     infos = json.loads(stdout)
     assert [i["name"] for i in infos] == registry.backend_names()
     assert all(i["importable"] and "cpu" in i["devices"] for i in infos)
@@ -131,7 +157,9 @@ def test_backends_lists_versions_and_devices(run: Run) -> None:
 
 def test_backends_shows_a_broken_plugin_and_exits_1(plugin: Any, run: Run) -> None:
     plugin("unidl-broken", "broken", "raise ImportError('libfoo.so not found')")
-    code, stdout, _ = run("backends")
+    code, stdout, _ = run("backends")  # metadata only: listed, not imported
+    assert code == 0 and "broken" in stdout and "unidl-broken 1.0" in stdout
+    code, stdout, _ = run("backends", "-v")
     assert code == 1
     assert "broken" in stdout and "(failed to load)" in stdout
     assert "libfoo.so not found" in stdout
@@ -312,3 +340,21 @@ def test_csv_columns_that_fit_no_input_are_clear_errors(tabular: tuple[Path, Pat
     assert code == 1 and "inputs 'a', 'b' are named after no column of ab.csv" in err, err
     assert not out.exists()
 
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o007])
+def test_written_files_respect_the_umask(backend: str, saved: Callable[[str], Path],
+                                         files: Files, tmp_path: Path, run: Run,
+                                         mask: int) -> None:
+    """``predict --out`` and ``convert`` write atomically through a temporary file; the
+    file keeps the mode a plain ``open()`` gives (before: ``-rw-------`` always)."""
+    suffix = {"torch": ".pt", "keras": ".keras"}.get(backend, ".bin")
+    old = os.umask(mask)
+    try:
+        assert run("predict", saved(backend), "--data", files.iris_npz, "--out",
+                   tmp_path / "p.csv")[0] == 0
+        assert run("convert", saved(backend), "--out", tmp_path / f"m{suffix}")[0] == 0
+    finally:
+        os.umask(old)
+    for name in ("p.csv", f"m{suffix}"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask, name

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._distributions import install_hint
 from ..api import build, load
 from ..errors import (
     BackendNotFoundError,
@@ -23,7 +25,7 @@ from ..errors import (
 from ..heads import Head, output_names
 from ..io import META_FILE
 from ..model import Model
-from ..registry import available_backends, backend_names
+from ..registry import available_backends, backend_distributions, backend_names
 from ..spec import Optimizer, optimizer_from
 from ..spec.graph import Graph
 from ..spec.serialize import ModelSpec
@@ -81,6 +83,19 @@ def _for_model(data: DataFile, spec: ModelSpec) -> DataFile:
 
 # -- backends ------------------------------------------------------------------------------
 def backends(args: argparse.Namespace) -> int:
+    if not args.verbose:  # package metadata only: no framework is imported
+        found = backend_distributions()
+        if args.json:
+            print(json.dumps([{"name": n, "distribution": d} for n, d in found.items()],
+                             indent=2))
+        elif not found:
+            print("no unidl backend is installed; a backend is a package registering the "
+                  f"entry-point group 'unidl.backends' ({install_hint()})")
+        else:
+            _table([("NAME", "PACKAGE"), *found.items()])
+            print("\nversions, devices and import errors: unidl backends --verbose "
+                  "(imports each framework)")
+        return 0 if found else 1
     infos = available_backends()
     if args.json:
         print(json.dumps([{"name": i.name, "distribution": i.distribution,
@@ -89,19 +104,22 @@ def backends(args: argparse.Namespace) -> int:
                          indent=2))
     elif not infos:
         print("no unidl backend is installed; a backend is a package registering the "
-              "entry-point group 'unidl.backends' (e.g. pip install unidl-torch)")
+              f"entry-point group 'unidl.backends' ({install_hint()})")
     else:
-        rows = [("NAME", "VERSION", "DEVICES", "PACKAGE")] + [
+        _table([("NAME", "VERSION", "DEVICES", "PACKAGE")] + [
             (i.name, i.version if i.importable and i.version else "(failed to load)",
-             ", ".join(i.devices) or "-", i.distribution) for i in infos]
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        for r in rows:
-            cells = [cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)]
-            print("  ".join([*cells, r[3]]))
+             ", ".join(i.devices) or "-", i.distribution) for i in infos])
         for i in infos:
             if i.error:
                 print(f"\n{i.name}: {i.error}")
     return 0 if infos and all(i.importable for i in infos) else 1
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last one is left ragged."""
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(r, widths, strict=False)), r[-1]]))
 
 
 # -- fit -----------------------------------------------------------------------------------
@@ -116,7 +134,7 @@ def _backend_name(args: argparse.Namespace) -> str | None:
     """``--backend``, else ``$UNIDL_BACKEND``, else the only installed backend."""
     name: str | None = args.backend or os.environ.get("UNIDL_BACKEND") or None
     if name is None and len(backend_names()) != 1:
-        installed = ", ".join(backend_names()) or "none (e.g. pip install unidl-torch)"
+        installed = ", ".join(backend_names()) or f"none ({install_hint()})"
         raise BackendNotFoundError(f"no backend given: pass --backend NAME or set "
                                    f"UNIDL_BACKEND. Installed: {installed}")
     return name

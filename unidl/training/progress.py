@@ -1,28 +1,63 @@
-"""Progress output for ``fit``: a tqdm bar on a terminal, plain lines elsewhere.
+"""Progress output for ``fit``, ``evaluate`` and ``predict``: a tqdm bar on a terminal,
+plain lines elsewhere.
 
-``verbose=0``: silent. ``verbose=1``: on a terminal, a bar per epoch updated about 50
-times with the running loss, then the epoch summary; when not on a terminal (CI, logs,
+``fit``: ``verbose=0``: silent. ``verbose=1``: on a terminal, a bar per epoch updated about
+50 times with the running loss, then the epoch summary; when not on a terminal (CI, logs,
 notebooks' captured output), one line per epoch. ``verbose=2``: one line per epoch always.
+
+``evaluate`` / ``predict``: ``verbose=0``: silent. ``verbose=1``: on a terminal, a bar that
+appears once the call has run for half a second (a quick call prints nothing); elsewhere
+nothing. ``verbose=2``: one line when done. The work is handed to the backend in about 50
+chunks of whole batches, so every batch is the one an undivided call would run.
+
+A terminal that reports no width (or fewer than 40 columns, where a bar would be cut to
+nothing) gets the plain lines instead of a bar.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any
 
+import numpy as np
+
 from .callbacks import Callback, Logs, Trainee
 
-__all__ = ["Progress"]
+__all__ = ["ChunkedPredictor", "Progress", "bar_wanted"]
+
+#: Narrower than this, a bar with its numbers does not fit: plain lines instead.
+MIN_BAR_COLUMNS = 40
+#: evaluate/predict: seconds before a bar appears.
+INFERENCE_BAR_DELAY = 0.5
 
 
 def _format(logs: Logs) -> str:
     return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
 
 
+def terminal_columns() -> int:
+    """The terminal's width in columns, 0 when unknown (not a terminal, or a pseudo-terminal
+    with no size set, as some CI runners and editors give)."""
+    try:
+        return shutil.get_terminal_size(fallback=(0, 0)).columns
+    except (OSError, ValueError):
+        return 0
+
+
+def bar_wanted(verbose: int) -> bool:
+    """A tqdm bar: ``verbose == 1`` on a terminal at least ``MIN_BAR_COLUMNS`` wide."""
+    try:
+        tty = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        tty = False
+    return verbose == 1 and tty and terminal_columns() >= MIN_BAR_COLUMNS
+
+
 class Progress(Callback):
     def __init__(self, verbose: int, epochs_total: int, steps: int) -> None:
         self.total, self.steps = epochs_total, steps
-        self.bar_mode = verbose == 1 and sys.stdout.isatty()
+        self.bar_mode = bar_wanted(verbose)
         self.batch_interval = max(1, steps // 50)
         self._bar: Any = None
         self._done = 0
@@ -52,3 +87,47 @@ class Progress(Callback):
             self._bar = None
         else:
             print(f"Epoch {epoch + 1}/{self.total} - {_format(logs)}", flush=True)
+
+
+def _rows(x: Any) -> int:
+    return len(x[0]) if isinstance(x, tuple) else len(x)
+
+
+def _part(x: Any, start: int, stop: int) -> Any:
+    return tuple(a[start:stop] for a in x) if isinstance(x, tuple) else x[start:stop]
+
+
+def _joined(parts: list[Any]) -> Any:
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+    return np.concatenate(parts)
+
+
+class ChunkedPredictor:
+    """Stands in for a backend model's ``predict`` (what ``evaluate`` and ``predict`` call)
+    and shows progress by the rules above; without a bar it is one call, unchanged."""
+
+    def __init__(self, model: Any, verbose: int, what: str) -> None:
+        self._model, self._verbose, self._what = model, verbose, what
+
+    def predict(self, x: Any, batch_size: int) -> Any:
+        n = _rows(x)
+        steps = -(-n // batch_size)
+        if not bar_wanted(self._verbose) or steps < 2:
+            out = self._model.predict(x, batch_size)
+        else:
+            from tqdm import tqdm
+
+            chunk = max(1, steps // 50) * batch_size
+            parts: list[Any] = []
+            with tqdm(total=steps, desc=self._what, unit="batch", leave=True,
+                      dynamic_ncols=True, delay=INFERENCE_BAR_DELAY) as bar:
+                for start in range(0, n, chunk):
+                    parts.append(self._model.predict(_part(x, start, start + chunk),
+                                                     batch_size))
+                    bar.update(-(-min(chunk, n - start) // batch_size))
+            out = _joined(parts)
+        if self._verbose == 2:
+            print(f"{self._what}: {n} samples in {steps} batch{'es' if steps != 1 else ''}",
+                  flush=True)
+        return out

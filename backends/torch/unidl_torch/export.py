@@ -46,13 +46,13 @@ Inside Python with unidl installed, :func:`torch_module` rebuilds the exact modu
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from unidl import NotSupportedError
+from unidl._tempfiles import create_temp
 from unidl.spec import Graph, ModelSpec
 
 from .network import GraphNet, SequentialNet
@@ -70,7 +70,7 @@ def save(net: nn.Module, path: str, format: str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    fd, tmp = create_temp(target)  # mode 0o666 less the umask, like any written file
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
