@@ -36,6 +36,7 @@ def _try_lock(fd: int, exclusive: bool) -> bool:
         import msvcrt
 
         try:
+            os.lseek(fd, 0, os.SEEK_SET)  # the lock covers byte 0, wherever the file ends
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
