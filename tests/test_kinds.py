@@ -153,3 +153,27 @@ def test_capabilities_follow_the_registered_builders(backend: str) -> None:
     assert "CoreTestShift" not in caps.layers
     assert set(LAYER_KINDS.builtins()) <= caps.layers
     assert set(LOSS_KINDS.builtins()) <= caps.losses
+
+
+
+@unidl.register_optimizer
+@dataclass(frozen=True)
+class CoreTestLion(unidl.Optimizer):
+    """A sign-momentum rule: one buffer per parameter."""
+
+    beta: float = 0.9
+    kind: ClassVar[str] = "CoreTestLion"
+
+    def state_slots(self) -> tuple[str, ...]:
+        return ("exp_avg",)
+
+
+def test_an_optimizer_declares_its_own_state_slots() -> None:
+    from unidl.optimizer_state import STEP, state_shapes
+
+    spec = unidl.Sequential([unidl.Input((3,)), unidl.Dense(2, name="d")])
+    assert state_shapes(spec, CoreTestLion()) == {"d/kernel/exp_avg": (3, 2),
+                                                  "d/bias/exp_avg": (2,), STEP: ()}
+    assert state_shapes(spec, unidl.SGD()) == {STEP: ()}  # no momentum: no buffer
+    assert unidl.SGD(momentum=0.9).state_slots() == ("momentum",)
+    assert unidl.Adam(amsgrad=True).state_slots() == ("m", "v", "v_max")

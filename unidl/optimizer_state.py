@@ -2,7 +2,7 @@
 
 State entries are named ``"<layer>/<param>/<slot>"`` (float32, the parameter's canonical
 shape) plus ``"step"`` (float64 scalar: optimizer steps taken so far, which Adam's bias
-correction uses). Slot meanings follow the update rules in ``unidl.spec.training``:
+correction uses). Slot meanings follow the update rules in ``unidl.spec.optimizers``:
 
 - SGD: ``momentum`` (the buffer ``v`` of ``v = momentum * v + g``), only if momentum > 0;
 - Adam / AdamW: ``m``, ``v`` (uncorrected first and second moments), ``v_max`` (amsgrad);
@@ -17,7 +17,7 @@ another on the same trajectory.
 
 from __future__ import annotations
 
-from .spec import SGD, Adadelta, Adagrad, Adam, Optimizer, RMSprop
+from .spec import Optimizer
 from .spec.serialize import ModelSpec
 
 __all__ = ["STEP", "optimizer_slots", "state_shapes"]
@@ -26,19 +26,9 @@ STEP = "step"
 
 
 def optimizer_slots(optimizer: Optimizer) -> tuple[str, ...]:
-    """The state slots ``optimizer`` keeps per trainable parameter, in canonical order."""
-    if isinstance(optimizer, SGD):
-        return ("momentum",) if optimizer.momentum > 0 else ()
-    if isinstance(optimizer, Adam):  # AdamW included
-        return ("m", "v", "v_max") if optimizer.amsgrad else ("m", "v")
-    if isinstance(optimizer, RMSprop):
-        return (("v",) + (("mean_grad",) if optimizer.centered else ())
-                + (("momentum",) if optimizer.momentum > 0 else ()))
-    if isinstance(optimizer, Adagrad):
-        return ("accumulator",)
-    if isinstance(optimizer, Adadelta):
-        return ("v", "u")
-    raise TypeError(f"no state layout for {type(optimizer).__name__}")
+    """The state slots ``optimizer`` keeps per trainable parameter, in canonical order
+    (declared by the optimizer spec itself: :meth:`unidl.Optimizer.state_slots`)."""
+    return optimizer.state_slots()
 
 
 def state_shapes(spec: ModelSpec, optimizer: Optimizer) -> dict[str, tuple[int, ...]]:

@@ -101,6 +101,13 @@ class Optimizer(_Clipping):
             raise SpecError(f"must be {'>=' if allow_zero else '>'} 0, got {short(v)}",
                             f"{self.kind}.{field}")
 
+    def state_slots(self) -> tuple[str, ...]:
+        """The state this optimizer keeps per trainable parameter (each slot has the
+        parameter's shape), in canonical order: the names ``optimizer.safetensors`` uses
+        (see :mod:`unidl.optimizer_state`). A stateless rule keeps none; a registered
+        optimizer with state overrides this so its state can be saved and resumed."""
+        return ()
+
     @property
     def clips(self) -> bool:
         return self.clipnorm is not None or self.clipvalue is not None
@@ -141,6 +148,9 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise SpecError("nesterov=True needs momentum > 0", "SGD.nesterov")
 
+    def state_slots(self) -> tuple[str, ...]:
+        return ("momentum",) if self.momentum > 0 else ()
+
 
 @register_optimizer
 @dataclass(frozen=True)
@@ -162,6 +172,9 @@ class Adam(Optimizer):
         self._in_unit("beta_1")
         self._in_unit("beta_2")
         self._positive("epsilon")
+
+    def state_slots(self) -> tuple[str, ...]:  # AdamW too
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
 
 @register_optimizer
@@ -199,6 +212,10 @@ class RMSprop(Optimizer):
         self._in_unit("momentum")
         self._positive("epsilon")
 
+    def state_slots(self) -> tuple[str, ...]:
+        return (("v",) + (("mean_grad",) if self.centered else ())
+                + (("momentum",) if self.momentum > 0 else ()))
+
 
 @register_optimizer
 @dataclass(frozen=True)
@@ -214,6 +231,9 @@ class Adagrad(Optimizer):
     def _check(self) -> None:
         self._positive("initial_accumulator_value", allow_zero=True)
         self._positive("epsilon")
+
+    def state_slots(self) -> tuple[str, ...]:
+        return ("accumulator",)
 
 
 @register_optimizer
@@ -231,6 +251,9 @@ class Adadelta(Optimizer):
     def _check(self) -> None:
         self._in_unit("rho")
         self._positive("epsilon")
+
+    def state_slots(self) -> tuple[str, ...]:
+        return ("v", "u")
 
 
 #: Every registered optimizer class by kind (looked up case-insensitively).
