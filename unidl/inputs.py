@@ -7,14 +7,16 @@ labels the loss cannot use (a class index >= the number of outputs, ...), empty 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .data import ArrayData, Arrays, Dataset, MappedData, SampleSource, length, stack, take
-from .errors import DataError, ShapeMismatchError
+from .errors import DataError, ShapeMismatchError, short
 from .heads import Head
 from .metrics import target_kind
 from .spec import Embedding, Loss
@@ -22,7 +24,8 @@ from .spec.graph import Graph
 from .spec.layers import Input, Shape
 from .spec.serialize import ModelSpec
 
-__all__ = ["as_source", "as_tuple", "as_x", "as_y", "labels_of", "split_validation"]
+__all__ = ["as_source", "as_tuple", "as_x", "as_y", "class_weights", "labels_of",
+           "split_validation"]
 
 Array = npt.NDArray[Any]
 
@@ -49,6 +52,61 @@ def _check_finite(arr: Array, what: str) -> None:
                         "); clean or impute the data before training")
 
 
+def _check_fits(arr: Array, dtype: npt.DTypeLike, what: str) -> None:
+    """Refuse values that casting ``arr`` (finite) to ``dtype`` would change silently:
+    beyond a float dtype's range (they would become inf and train to NaN) or outside an
+    integer dtype's range (they would wrap around)."""
+    target = np.dtype(dtype)
+    if arr.size == 0 or arr.dtype == target:
+        return
+    if target.kind == "f":
+        if arr.dtype.kind != "f" or arr.dtype.itemsize <= target.itemsize:
+            return  # every int64 and every smaller float fits a float32
+        limit = float(np.finfo(target).max)
+        lo, hi = float(arr.min()), float(arr.max())
+        if hi <= limit and lo >= -limit:
+            return
+        bad = hi if hi > limit else lo
+        raise DataError(f"{what} holds {bad:.4g}, beyond the {target} range (+-{limit:.4g}) "
+                        "the model computes in; rescale the data (e.g. standardise it)")
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        if arr.dtype.kind in "iu" and info.min <= np.iinfo(arr.dtype).min and \
+                np.iinfo(arr.dtype).max <= info.max:
+            return
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise DataError(f"{what} contains NaN or inf, which no {target} Input can hold")
+        lo, hi = arr.min(), arr.max()
+        over = hi > info.max if arr.dtype.kind in "iu" else float(hi) >= float(info.max) + 1
+        if over or lo < info.min:
+            bad = hi if over else lo
+            raise DataError(f"{what} holds {bad}, outside the {target} range [{info.min}, "
+                            f"{info.max}] of its Input; it would wrap around when cast")
+
+
+def class_weights(value: Mapping[Any, Any]) -> dict[int, float]:
+    """``{class index: weight}`` validated: keys are ints (a string key such as ``"1"`` is
+    refused, not ignored), weights finite numbers >= 0 (NumPy scalars included)."""
+    out: dict[int, float] = {}
+    for c, w in value.items():
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0:
+            hint = f"; write {{{int(c)}: ...}}" if isinstance(c, str) and c.isdigit() \
+                and len(c) < 20 else ""
+            raise DataError(f"class_weight keys must be class indices (ints >= 0), got "
+                            f"{short(c)} ({type(c).__name__}){hint}")
+        number = math.nan
+        if isinstance(w, (numbers.Real, np.number)) and not isinstance(w, (bool, np.bool_)):
+            try:
+                number = float(w)
+            except (OverflowError, TypeError, ValueError):  # huge int, complex, ...
+                number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise DataError(f"class_weight[{int(c)}] must be a finite number >= 0, got "
+                            f"{short(w)}")
+        out[int(c)] = number
+    return out
+
+
 def _input_array(x: object, layer: Input, embeddings: Sequence[Embedding], what: str) -> Array:
     """``x`` validated for one Input: shape ``(n, *layer.shape)``, the Input's dtype, finite,
     and (integer inputs) indices inside every Embedding that reads them."""
@@ -68,6 +126,7 @@ def _input_array(x: object, layer: Input, embeddings: Sequence[Embedding], what:
     if layer.dtype.startswith("int"):
         if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
             raise DataError(f"{what} must hold integers for an {layer.dtype} Input")
+        _check_fits(arr, layer.dtype, what)
         arr = np.ascontiguousarray(arr, dtype=layer.dtype)
         for emb in embeddings:
             if arr.min() < 0 or arr.max() >= emb.input_dim:
@@ -77,6 +136,7 @@ def _input_array(x: object, layer: Input, embeddings: Sequence[Embedding], what:
                                 "unseen categories to a reserved index")
         return arr
     _check_finite(arr, what)
+    _check_fits(arr, layer.dtype, what)
     return np.ascontiguousarray(arr, dtype=layer.dtype)
 
 
@@ -176,6 +236,7 @@ def _target(y: object, out: Shape, loss: Loss, what: str) -> Array:
     if kind == "binary" and len(arr) and (arr.min() < 0 or arr.max() > 1):
         raise DataError(f"{what} must lie in [0, 1] for binary_crossentropy, found values "
                         f"in [{arr.min()}, {arr.max()}]")
+    _check_fits(arr, np.float32, what)
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 

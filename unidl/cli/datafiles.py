@@ -23,7 +23,11 @@ from __future__ import annotations
 import csv
 import math
 import os
+import struct
+import tempfile
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +36,6 @@ from typing import IO, Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .._tempfiles import create_temp
 from ..errors import DataError, short, suggest
 from ..spec.bounds import physical_memory
 
@@ -46,6 +49,11 @@ Arrays = Array | dict[str, Array] | list[Array]
 INPUT_SUFFIXES: Final = (".npz", ".csv", ".npy")
 OUTPUT_SUFFIXES: Final = (".npy", ".npz", ".csv")
 PREDICTIONS_KEY: Final = "y_pred"
+#: What reading a broken .npy/.npz raises: a bad header or zip directory, corrupt deflate
+#: data, an encrypted or unsupported member (zipfile's RuntimeError/NotImplementedError).
+_ARCHIVE_ERRORS: Final = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+                          struct.error, NotImplementedError, RuntimeError, SyntaxError,
+                          tokenize.TokenError)
 #: A CSV's cells are read as Python strings first: a generous bound of memory per byte.
 CSV_MEMORY_FACTOR: Final = 16
 
@@ -116,7 +124,7 @@ def _declared_bytes(f: IO[bytes], what: str) -> int:
             shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         else:
             shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+    except (*_ARCHIVE_ERRORS, TypeError) as e:
         raise DataError(f"{what}: not a NumPy .npy array: {str(e)[:200]}") from None
     if dtype.hasobject:
         raise DataError(f"{what} holds Python objects (dtype {dtype}); unidl reads numeric "
@@ -143,7 +151,7 @@ def _load_npy(path: Path) -> Array:
         return np.asarray(np.load(path, allow_pickle=False))
     except DataError:
         raise
-    except (ValueError, OSError) as e:
+    except _ARCHIVE_ERRORS as e:
         raise DataError(f"{path}: cannot read it as a NumPy .npy file: {e}") from None
 
 
@@ -182,7 +190,7 @@ def _read_npz(path: Path, x_key: str, y_key: str | None) -> tuple[Arrays, Arrays
                 arrays[key] = np.asarray(archive[key])
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
+    except _ARCHIVE_ERRORS as e:
         raise DataError(f"{path}: cannot read it as a NumPy .npz archive: "
                         f"{str(e)[:200]}") from None
 
@@ -250,9 +258,8 @@ def assign_columns(data: DataFile, inputs: Sequence[tuple[str, tuple[int, ...]]]
 
     An input named like a column takes that column (it must hold one value per sample); at
     most one input may be named like no column, and it takes every remaining column, in
-    header order. The table of examples/tabular_embeddings.py fits: one column per
-    categorical input, the numeric features left for the numeric input. Other files, and
-    single-input models, pass through.
+    header order. Seed 002's table fits: one column per categorical input, the numeric
+    features left for the numeric input. Other files, and single-input models, pass through.
     """
     if not data.columns or len(inputs) < 2 or not isinstance(data.x, np.ndarray):
         return data
@@ -419,7 +426,7 @@ def write_predictions(path: str | Path, y_pred: object, names: Sequence[str] = (
         raise DataError(f"predictions have shape {single.shape}; a CSV holds one row per "
                         "sample, so write them to .npy or .npz instead")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temp(path)  # mode 0o666 less the umask, like any written file
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             if suffix == ".npy":

@@ -65,12 +65,18 @@ _FLOAT32_BYTES: Final = 4
 
 def _bytes(n: int) -> str:
     """``n`` bytes in the largest binary unit that keeps it >= 1 (``29.1 TiB``)."""
+    if n >= 2**70:  # beyond EiB (and beyond what a float holds, for huge ints)
+        return f"about 2^{n.bit_length() - 1} B"
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if value < 1024 or unit == "EiB":
             return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def _count(n: int) -> str:
+    return f"{n:.3g}" if n < 2**1000 else f"about 2^{n.bit_length() - 1}"
 
 
 def check_document_size(size: int, where: str) -> None:
@@ -144,7 +150,7 @@ def check_model_size(param_count: int, largest_activation: int, where: str) -> N
         need = n * _FLOAT32_BYTES
         if need > MAX_MODEL_BYTES:
             raise SpecError(f"the model's {what} would take {_bytes(need)} as float32 "
-                            f"({n:.3g} values), more than the {_bytes(MAX_MODEL_BYTES)} unidl "
+                            f"({_count(n)} values), more than the {_bytes(MAX_MODEL_BYTES)} unidl "
                             "accepts; reduce units, filters or input sizes", where)
 
 
