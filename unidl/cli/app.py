@@ -30,7 +30,8 @@ EXIT_CODES: Final = """\
 exit status:
   0    success
   1    error: an invalid spec, data file, saved model or backend, a missing file (one
-       "error: ..." line on stderr); for `backends`, also a plugin that failed to load
+       "error: ..." line on stderr); for `backends`, no backend installed, or (with
+       --verbose) a plugin that failed to load
   2    usage error: unknown option, missing or malformed argument
   130  interrupted (Ctrl-C)"""
 
@@ -72,8 +73,9 @@ e.g. --x-key a,b, gives a multi-input or multi-output model a dict of arrays key
 name), or .csv with a header row and numeric columns, the target being the column named by
 --target (default: the last one; --target a,b for a multi-output model, in output order).
 A multi-input model takes a CSV too: each input named like a column takes that column, and
-one input may be named like none and take the remaining columns (seed 002's table: a
-column per categorical input, the numeric features for the numeric input)."""
+one input may be named like none and take the remaining columns (as in
+examples/tabular_embeddings.py: a column per categorical input, the numeric features for
+the numeric input)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -173,10 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     data = _parent(_data_options)
     inputs = _parent(lambda q: _data_options(q, targets=False))
 
-    p = _subparser(sub, "backends", "list installed backends, versions, devices, errors", """
-        List the installed unidl backends (entry-point group `unidl.backends`) with their
-        versions and available devices, and the import error of any plugin that failed to
-        load. This imports every backend's framework.""", commands.backends)
+    p = _subparser(sub, "backends", "list installed backends (--verbose: versions, devices)",
+                   """
+        List the installed unidl backends (entry-point group `unidl.backends`) and the
+        package of each, from package metadata: fast, no framework is imported. With
+        --verbose, also each backend's version, its available devices and the import
+        error of any plugin that fails to load (this imports every backend's
+        framework).""", commands.backends)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="import each backend: versions, devices, import errors")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     p = _subparser(sub, "fit", "train a model spec on a data file and save it", """

@@ -24,7 +24,6 @@ import csv
 import math
 import os
 import struct
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -36,6 +35,7 @@ from typing import IO, Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from .._tempfiles import create_temp
 from ..errors import DataError, short, suggest
 from ..spec.bounds import physical_memory
 
@@ -258,8 +258,9 @@ def assign_columns(data: DataFile, inputs: Sequence[tuple[str, tuple[int, ...]]]
 
     An input named like a column takes that column (it must hold one value per sample); at
     most one input may be named like no column, and it takes every remaining column, in
-    header order. Seed 002's table fits: one column per categorical input, the numeric
-    features left for the numeric input. Other files, and single-input models, pass through.
+    header order. The table of examples/tabular_embeddings.py fits: one column per
+    categorical input, the numeric features left for the numeric input. Other files, and
+    single-input models, pass through.
     """
     if not data.columns or len(inputs) < 2 or not isinstance(data.x, np.ndarray):
         return data
@@ -426,7 +427,7 @@ def write_predictions(path: str | Path, y_pred: object, names: Sequence[str] = (
         raise DataError(f"predictions have shape {single.shape}; a CSV holds one row per "
                         "sample, so write them to .npy or .npz instead")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temp(path)  # mode 0o666 less the umask, like any written file
     try:
         with os.fdopen(fd, "wb") as f:
             if suffix == ".npy":
