@@ -176,6 +176,8 @@ def test_a_declared_3gb_tensor_in_a_sparse_hole_is_refused_unread(saved: Path) -
     (lambda h, d: ({k: v for k, v in h.items() if k != "dense/bias"}, d, None), "lacks"),
     (lambda h, d: ({**h, "dense/kernel": {**h["dense/kernel"], "dtype": "I64"}}, d, None),
      "dtype"),
+    (lambda h, d: ({**h, "dense/kernel": {**h["dense/kernel"], "dtype": "F64"}}, d, None),
+     "dtype"),
     (lambda h, d: ({**h, "dense/kernel": {**h["dense/kernel"], "shape": [1, 1]}}, d, None),
      "shape"),
     (lambda h, d: ({**h, "dense/kernel": {**h["dense/kernel"], "data_offsets": [0, 4]}}, d,
@@ -212,7 +214,8 @@ def test_saving_nan_weights_is_refused_and_keeps_the_previous_save(
         model: unidl.Model, saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     weights = model.get_weights()
     name = sorted(weights)[0]
-    poisoned = {k: (np.full_like(v, np.inf) if k == name else v) for k, v in weights.items()}
+    poisoned = {k: (np.full(v.shape, 1e300) if k == name else v)  # inf once float32
+                for k, v in weights.items()}
     monkeypatch.setattr(model, "get_weights", lambda: poisoned)
     with pytest.raises(unidl.ModelFormatError, match=f"{name}.*NaN or infinite.*nothing was"):
         model.save(saved)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ._calls import data_with_y
+from ._distributions import install_hint
 from .backend import Backend, Weights, check_weights
 from .capabilities import check_device_kind, check_spec
 from .devices import canonical_device, resolve_device
@@ -18,6 +20,7 @@ from .errors import (
     SpecError,
     UnregisteredKindError,
     at_path,
+    short,
 )
 from .initializers import initial_weights
 from .io import SPEC_FILE, read_model_files
@@ -51,7 +54,7 @@ def _choose_backend(backend: BackendLike) -> Backend:
     if backend is None:
         names = backend_names()
         if len(names) != 1:
-            listed = ", ".join(names) or "none installed (e.g. pip install unidl-torch)"
+            listed = ", ".join(names) or f"none installed ({install_hint()})"
             raise BackendNotFoundError(
                 f"no backend given; pass backend=NAME or set UNIDL_BACKEND. Installed: {listed}")
         backend = names[0]
@@ -62,7 +65,7 @@ def _seed(seed: int | None) -> int:
     if seed is None:  # fresh entropy, recorded on the model so the run can be repeated
         return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpecError(f"must be a non-negative integer or None, got {seed!r}", "seed")
+        raise SpecError(f"must be a non-negative integer or None, got {short(seed)}", "seed")
     return int(seed)
 
 
@@ -86,7 +89,8 @@ def _build(model_spec: ModelSpec, backend: BackendLike, seed: int | None, device
     return Model(model_spec, b, native, s)
 
 
-def fit(spec: ModelSpec | dict[str, Any], data: object, *, backend: BackendLike = None,
+def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
+        backend: BackendLike = None,
         loss: Any, optimizer: str | Optimizer | dict[str, Any] = "adam",
         metrics: Sequence[str | UserMetric] | dict[str, Any] | None = None,
         loss_weights: Sequence[float] | dict[str, float] | None = None, epochs: int = 1,
@@ -100,7 +104,10 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, *, backend: BackendLike 
     Everything is validated before any training starts (spec, loss, optimizer, metric
     names, schedule, data shapes and labels, weights, device). For several outputs see
     :meth:`Model.compile` (``loss``/``metrics``/``loss_weights`` per output).
+    ``fit(spec, x, y, ...)`` (Keras' form) is ``fit(spec, (x, y), ...)`` when ``x`` is an
+    array or a dict/list of arrays.
     """
+    data = data_with_y(data, y, "unidl.fit(spec, {}, ...)")
     model = build(spec, backend, seed=seed, device=device)
     model.compile(loss, optimizer, metrics, lr_schedule, loss_weights)
     return model.fit(data, epochs=epochs, batch_size=batch_size,
@@ -139,12 +146,16 @@ def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto")
     return model
 
 
-def evaluate(model: Model, data: object, batch_size: int = 256) -> dict[str, float]:
-    return model.evaluate(data, batch_size)
+def evaluate(model: Model, data: object, y: object = None, batch_size: int = 256, *,
+             verbose: int = 1) -> dict[str, float]:
+    """:meth:`Model.evaluate`; ``evaluate(model, x, y)`` as in Keras."""
+    data = data_with_y(data, y, "unidl.evaluate(model, {})")
+    return model.evaluate(data, batch_size=batch_size, verbose=verbose)
 
 
-def predict(model: Model, x: object, batch_size: int = 256) -> Any:
-    return model.predict(x, batch_size)
+def predict(model: Model, x: object, batch_size: int = 256, *, verbose: int = 1) -> Any:
+    """:meth:`Model.predict`."""
+    return model.predict(x, batch_size, verbose=verbose)
 
 
 def save(model: Model, path: str | Path) -> Path:

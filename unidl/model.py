@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._calls import data_with_y
 from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
 from .capabilities import check_training, require_feature
 from .data import ArrayData, SampleSource
-from .errors import DataError, NotSupportedError, SpecError, UnidlError
+from .errors import DataError, NotSupportedError, SpecError, UnidlError, short
 from .heads import Head, resolve_heads
 from .inputs import as_source, as_tuple, as_x, class_weights, labels_of, split_validation
 from .io import write_model_files
@@ -26,6 +27,7 @@ from .spec.graph import Graph
 from .spec.serialize import ModelSpec
 from .training.callbacks import HOOKS
 from .training.loop import TrainingState, evaluate_arrays, predict_source, run_epochs
+from .training.progress import ChunkedPredictor
 from .training.schedules import PlateauState, Schedule, schedule_from
 
 __all__ = ["Model"]
@@ -38,7 +40,7 @@ def _positive_int(value: object, name: str, allow_zero: bool = False) -> int:
         0 if allow_zero else 1
     ):
         bound = ">= 0" if allow_zero else ">= 1"
-        raise SpecError(f"must be an integer {bound}, got {value!r}", name)
+        raise SpecError(f"must be an integer {bound}, got {short(value)}", name)
     return int(value)
 
 
@@ -171,7 +173,7 @@ class Model:
                              _backend_seed(self.seed),
                              tuple(OutputLoss(h.loss, h.weight, h.logits_loss) for h in heads))
 
-    def fit(self, data: object, *, epochs: int = 1, batch_size: int = 32,
+    def fit(self, data: object, y: object = None, *, epochs: int = 1, batch_size: int = 32,
             validation_data: object = None, validation_split: float | None = None,
             shuffle: bool = True, verbose: int = 1, callbacks: Sequence[Any] = (),
             class_weight: dict[int, float] | None = None, sample_weight: object = None,
@@ -182,8 +184,10 @@ class Model:
         ``epochs - 1``; use it to resume a saved model where it stopped. The optimizer
         state carries over between calls (as in Keras) until ``compile``.
         ``class_weight`` ({class: weight}) and ``sample_weight`` (one per sample) weight
-        each sample's loss; they multiply when both are given.
+        each sample's loss; they multiply when both are given. ``fit(x, y)`` (Keras' form)
+        is ``fit((x, y))`` when ``x`` is an array or a dict/list of arrays.
         """
+        data = data_with_y(data, y, "model.fit({}, ...)")
         if self._state is None or self._optimizer is None:
             raise SpecError("the model has no loss yet; call model.compile(loss=..., "
                             "optimizer=...) or pass loss= to unidl.fit", "loss")
@@ -197,9 +201,9 @@ class Model:
             epochs -= start
         if verbose not in (0, 1, 2):
             raise SpecError(f"must be 0 (silent), 1 (progress bar) or 2 (one line per "
-                            f"epoch), got {verbose!r}", "verbose")
+                            f"epoch), got {short(verbose)}", "verbose")
         if not isinstance(shuffle, bool):
-            raise SpecError(f"must be True or False, got {shuffle!r}", "shuffle")
+            raise SpecError(f"must be True or False, got {short(shuffle)}", "shuffle")
         callbacks = _check_callbacks(callbacks)
         if class_weight is not None and not isinstance(class_weight, dict):
             raise SpecError(f"must be a dict {{class index: weight}}, got "
@@ -239,15 +243,23 @@ class Model:
         return self
 
     # -- inference --------------------------------------------------------------------
-    def evaluate(self, data: object, batch_size: int = 256) -> dict[str, float]:
-        """Loss and metrics on ``data`` (``(x, y)`` or a Dataset), inference mode."""
+    def evaluate(self, data: object, y: object = None, batch_size: int = 256, *,
+                 verbose: int = 1) -> dict[str, float]:
+        """Loss and metrics on ``data`` (``(x, y)`` or a Dataset), inference mode;
+        ``evaluate(x, y)`` (Keras' form) when ``x`` is an array or a dict/list of arrays.
+        ``verbose``: 0 silent, 1 a progress bar on a terminal for a long run, 2 one line
+        when done (``unidl.training.progress``)."""
+        data = data_with_y(data, y, "model.evaluate({})")
         if self._state is None:
             raise SpecError("evaluate needs a loss; call model.compile(loss=...) first",
                             "loss")
         batch_size = _positive_int(batch_size, "batch_size")
+        verbose = _verbosity(verbose)
         source = as_source(data, self.spec, self._state.heads, "data")
         _check_batch(self.spec, batch_size, source)
-        return evaluate_arrays(self._native, self._state, source, batch_size)
+        native = ChunkedPredictor(self._native, verbose, "evaluate")
+        # evaluate_arrays calls only .predict, which ChunkedPredictor forwards
+        return evaluate_arrays(native, self._state, source, batch_size)  # type: ignore[arg-type]
 
     def classification_report(self, data: object, batch_size: int = 256,
                               output: str | None = None) -> Any:
@@ -273,18 +285,29 @@ class Model:
         return classification_report(heads[index].loss, as_tuple(y)[index],
                                      as_tuple(outputs)[index])
 
-    def predict(self, x: object, batch_size: int = 256) -> Any:
+    def predict(self, x: object, batch_size: int = 256, *, verbose: int = 1) -> Any:
         """Model outputs for ``x`` as a float32 NumPy array, inference mode; for a model
         with several outputs a list of arrays in ``spec.output_names`` order. ``x`` for a
-        model with several inputs: a dict keyed by Input name or a list in input order."""
+        model with several inputs: a dict keyed by Input name or a list in input order.
+        ``verbose`` as for :meth:`evaluate`."""
         batch_size = _positive_int(batch_size, "batch_size")
+        verbose = _verbosity(verbose)
         inputs = as_x(x, self.spec, "x")
         _check_batch(self.spec, batch_size, inputs)
-        out = self._native.predict(inputs, batch_size)
+        out = ChunkedPredictor(self._native, verbose, "predict").predict(inputs, batch_size)
         if isinstance(self.spec, Graph):
             outs = as_tuple(out)
             return outs[0] if len(outs) == 1 else list(outs)
         return out
+
+    def plot_history(self, keys: Sequence[str] | None = None) -> Any:
+        """Training curves of ``history`` with matplotlib: one panel per quantity (loss,
+        then each metric; ``keys`` chooses them), the validation curve beside the
+        training one. Returns the matplotlib ``Figure`` (``fig.savefig("curves.png")``).
+        Needs matplotlib: ``pip install "unidl-core[plot]"``."""
+        from .training.plot import plot_history
+
+        return plot_history(self.history, keys)
 
     # -- weights and files ------------------------------------------------------------
     def get_weights(self) -> dict[str, npt.NDArray[np.float32]]:
@@ -324,7 +347,12 @@ class Model:
             self._pending_optimizer_state = None
 
     def save(self, path: str | Path) -> Path:
-        """Save to the portable format (a directory; atomic). Returns the path."""
+        """Save to the portable format (a directory; atomic). Returns the path.
+
+        A path ending in a framework's file suffix (``.keras``, ``.h5``, ``.pt``,
+        ``.safetensors``, ...) is refused: the portable format is a directory, and a
+        backend's own file is written by :meth:`export`."""
+        _check_save_path(path, self.backend.native_formats)
         spec_doc = {"model": self.spec.to_dict(), "training": self._training_config(),
                     "seed": self.seed}
         origin = {"backend": self.backend_name, "backend_version": self.backend.version,
@@ -437,6 +465,33 @@ def _check_callbacks(callbacks: object) -> list[Any]:
             raise SpecError(f"is the class {cb.__name__}, not a callback object; call it, "
                             f"e.g. {cb.__name__}()", f"callbacks[{i}]")
         if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
-            raise SpecError(f"{cb!r} has none of the callback hooks ({', '.join(HOOKS)})",
+            raise SpecError(f"{short(cb)} has none of the callback hooks ({', '.join(HOOKS)})",
                             f"callbacks[{i}]")
     return list(callbacks)
+
+
+def _verbosity(verbose: object) -> int:
+    for level in (0, 1, 2):
+        if verbose == level and isinstance(verbose, (int, np.integer)) \
+                and not isinstance(verbose, bool):
+            return level
+    raise SpecError(f"must be 0 (silent), 1 (progress bar on a terminal) or 2 (one line), "
+                    f"got {short(verbose)}", "verbose")
+
+
+#: File suffixes of frameworks' own formats: ``save`` writes a directory, never these.
+FRAMEWORK_SUFFIXES = (".keras", ".h5", ".hdf5", ".pt", ".pth", ".ckpt", ".safetensors",
+                      ".onnx", ".pb", ".tflite", ".bin", ".pkl", ".pickle", ".joblib")
+
+
+def _check_save_path(path: object, native_formats: Sequence[str]) -> None:
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in FRAMEWORK_SUFFIXES:
+        return
+    stem = Path(str(path)).with_suffix("")
+    export = (f"; for a framework's own file use model.export(...) (this backend writes: "
+              f"{', '.join(native_formats)})" if native_formats else "")
+    raise SpecError(f"{short(str(path))} ends in {suffix!r}, a framework's file suffix, but "
+                    f"model.save writes unidl's portable format, a directory (spec.json, "
+                    f"weights.safetensors, meta.json): name a directory, e.g. "
+                    f"model.save({short(str(stem))}){export}", "path")

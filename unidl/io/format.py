@@ -118,7 +118,8 @@ def write_model_files(path: Path, spec_doc: dict[str, Any], weights: Weights,
     ``history`` and the checksums. The caller decides what the documents say; this module
     only stores them."""
     given, target = _real(path)
-    bad = non_finite(weights)
+    with np.errstate(over="ignore"):  # stored as float32: a larger float64 becomes inf
+        bad = non_finite({k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
     if bad is not None:
         raise ModelFormatError(f"cannot save {given}: weight {bad[0]!r} holds {bad[1]:,} NaN "
                                "or infinite value(s) (training diverged); nothing was written. "
@@ -247,6 +248,7 @@ def _read(directory: Path, given: Path,
     if OPTIMIZER_FILE in sums:
         opt_file = directory / OPTIMIZER_FILE
         opt_state = read_tensors(opt_file, optimizer_shape(shapes), {},
-                                 _MAX_SLOTS * len(shapes) + 1, sums[OPTIMIZER_FILE])
+                                 _MAX_SLOTS * len(shapes) + 1, sums[OPTIMIZER_FILE],
+                                 dtypes=("F32", "F64"))
         check_optimizer_values(opt_file, opt_state)
     return ModelFiles(spec_doc, spec, meta, weights, opt_state)

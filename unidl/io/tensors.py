@@ -72,7 +72,7 @@ def _header_length(path: Path, size: int, raw_len: bytes, max_tensors: int) -> i
 
 
 def _entries(path: Path, header: object, shape_of: Callable[[str], Shape | None],
-             required: Mapping[str, Shape], max_tensors: int
+             required: Mapping[str, Shape], max_tensors: int, dtypes: tuple[str, ...]
              ) -> dict[str, tuple[np.dtype[np.floating], Shape, int, int]]:
     if not isinstance(header, dict):
         raise _fail(path, "its header is not a JSON object")
@@ -98,10 +98,10 @@ def _entries(path: Path, header: object, shape_of: Callable[[str], Shape | None]
         if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
             raise _fail(path, f"tensor {name!r} is not described by dtype, shape and "
                               "data_offsets")
-        dtype = _DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+        dtype = _DTYPES.get(entry["dtype"]) if entry["dtype"] in dtypes else None
         if dtype is None:
             raise _fail(path, f"tensor {name!r} has dtype {short(entry['dtype'])}; unidl "
-                              f"stores {' or '.join(_DTYPES)}")
+                              f"stores {' or '.join(dtypes)}")
         shape = entry["shape"]
         if (not isinstance(shape, list) or len(shape) != len(expected)
                 or any(isinstance(d, bool) or d != e
@@ -136,11 +136,12 @@ def _check_layout(path: Path, entries: Mapping[str, tuple[object, Shape, int, in
 
 
 def read_tensors(path: Path, shape_of: Callable[[str], Shape | None],
-                 required: Mapping[str, Shape], max_tensors: int, sha256: str
-                 ) -> dict[str, Array]:
+                 required: Mapping[str, Shape], max_tensors: int, sha256: str,
+                 dtypes: tuple[str, ...] = ("F32",)) -> dict[str, Array]:
     """The tensors of the safetensors file ``path``, after its header passed the checks:
     every name known to ``shape_of`` and of the shape it gives, every name of
-    ``required`` present, at most ``max_tensors``; the file must hash to ``sha256``."""
+    ``required`` present, at most ``max_tensors``, every dtype one of ``dtypes``; the file
+    must hash to ``sha256``."""
     try:
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -148,7 +149,7 @@ def read_tensors(path: Path, shape_of: Callable[[str], Shape | None],
             n = _header_length(path, size, raw_len, max_tensors)
             raw_header = f.read(n)
             entries = _entries(path, parse_json(raw_header, f"{path} (header)"), shape_of,
-                               required, max_tensors)
+                               required, max_tensors, dtypes)
             data_bytes = size - 8 - n
             _check_layout(path, entries, data_bytes)
             data = bytearray(data_bytes)
@@ -185,7 +186,10 @@ def non_finite(tensors: Mapping[str, npt.NDArray[np.generic]]) -> tuple[str, int
 def check_optimizer_values(path: Path, state: Mapping[str, Array]) -> None:
     """Refuse optimizer state no optimizer can reach: NaN/inf, a negative or fractional
     step count, negative sums or means of squares."""
-    bad = non_finite(state)
+    # float32 is what the backends compute in: a float64 value beyond its range is inf there
+    with np.errstate(over="ignore"):
+        bad = non_finite({k: v if k == _STEP else v.astype(np.float32)
+                          for k, v in state.items()})
     if bad is not None:
         raise _fail(path, f"tensor {bad[0]!r} holds {bad[1]:,} NaN or infinite value(s)")
     step = state.get(_STEP)
