@@ -339,6 +339,12 @@ def test_a_kill_at_any_step_of_a_save_after_a_crash_leaves_a_loadable_model(
     assert trials > 20
 
 
+def test_random_kills_of_two_writers_and_a_reader_leave_a_loadable_model(capsys: Any) -> None:
+    from .fuzz import crash_saves
+
+    assert crash_saves.main(trials=2, kills_per_trial=3) == 0, capsys.readouterr().out
+
+
 def test_concurrent_saves_and_loads_of_one_directory(backend: str, tmp_path: Path) -> None:
     model = unidl.build(mlp(), backend=backend, seed=0)
     path = model.save(tmp_path / "m")

@@ -31,6 +31,7 @@ from unidl.io import read_model_files, write_model_files
 from unidl.spec.serialize import from_dict
 
 SPEC = mlp(8, 3)
+ROOT = Path(__file__).resolve().parents[2]  # where ``-m tests.fuzz.crash_saves`` resolves
 STEPS = ("rename", "unlink", "rmdir", "mkdir", "fsync")
 
 
@@ -83,7 +84,7 @@ def child(role: str, path: Path, seed: int) -> None:
 
 def _start(role: str, path: Path, seed: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "tests.fuzz.crash_saves", "--child", role,
-                             str(path), str(seed)], stderr=subprocess.PIPE)
+                             str(path), str(seed)], stderr=subprocess.PIPE, cwd=ROOT)
 
 
 def trial(root: Path, n: int, kills_per_trial: int, counts: dict[str, int]) -> None:
