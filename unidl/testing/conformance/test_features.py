@@ -14,6 +14,7 @@ import unidl
 import unidl.registry
 from unidl.data import epoch_plan
 from unidl.testing.cases import linear_problem
+from unidl.testing.expect import expect_close
 
 from ._support import require
 
@@ -40,8 +41,9 @@ def test_per_step_schedule_applies_exactly_the_documented_rates(backend: str) ->
             w["dense/bias"] -= lr * 2 * err.sum(0) / len(idx)
             step += 1
     got = model.get_weights()
-    np.testing.assert_allclose(got["dense/kernel"], w["dense/kernel"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got["dense/bias"], w["dense/bias"], rtol=1e-5, atol=1e-6)
+    for k in ("dense/kernel", "dense/bias"):
+        expect_close(got[k], w[k], rule=f"lr_schedule: step i uses EpochPlan."
+                     f"learning_rates[i]; parameter {k} after 2 epochs of StepLR per step")
     assert model.history["lr"] == pytest.approx([0.1 * 0.5 ** (2 // 3), 0.1 * 0.5 ** (5 // 3)])
 
 
@@ -68,15 +70,21 @@ def test_batch_callbacks_see_every_batch_without_changing_training(backend: str)
     whole = unidl.fit(spec, (x, y), **kw)
     assert batches.seen == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3)]
     for k, v in whole.get_weights().items():
-        np.testing.assert_allclose(chunked.get_weights()[k], v, rtol=1e-6, atol=1e-7)
-    assert chunked.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
+        expect_close(chunked.get_weights()[k], v, rtol=1e-6, atol=1e-7,
+                     rule=f"chunked plans: an epoch in chunks (first_batch > 0) trains as the "
+                          f"whole epoch (optimizer state and dropout stream carry on); {k}")
+    expect_close(chunked.history["loss"], whole.history["loss"], rtol=1e-6,
+                 rule="chunked plans: the epoch loss of an epoch in chunks equals the whole "
+                      "epoch's")
 
 
-@pytest.mark.parametrize("optimizer", [unidl.SGD(lr=0.05, momentum=0.9), unidl.Adam(lr=0.01),
-                                       unidl.RMSprop(momentum=0.5, centered=True),
-                                       unidl.Adagrad(lr=0.05), unidl.Adadelta(lr=1.0),
-                                       unidl.AdamW(lr=0.01, amsgrad=True)],
-                         ids=lambda o: o.kind)
+RESUME_CASES: list[unidl.spec.Optimizer] = [
+    unidl.SGD(lr=0.05, momentum=0.9), unidl.Adam(lr=0.01),
+    unidl.RMSprop(momentum=0.5, centered=True), unidl.Adagrad(lr=0.05), unidl.Adadelta(lr=1.0),
+    unidl.AdamW(lr=0.01, amsgrad=True)]
+
+
+@pytest.mark.parametrize("optimizer", RESUME_CASES, ids=lambda o: o.kind)
 def test_resuming_a_saved_model_continues_the_same_trajectory(
         backend: str, optimizer: unidl.spec.Optimizer, tmp_path: Path) -> None:
     require(backend, features="optimizer_state", optimizers=optimizer.kind, losses="mse")
@@ -93,9 +101,13 @@ def test_resuming_a_saved_model_continues_the_same_trajectory(
     first = unidl.fit(spec, (x, y), epochs=2, **kw)
     resumed = unidl.load(first.save(tmp_path / "half"), backend=backend)
     resumed.fit((x, y), epochs=4, initial_epoch=2, batch_size=16, verbose=0)
-    assert resumed.history["loss"] == pytest.approx(straight.history["loss"], rel=1e-5)
+    rule = (f"optimizer_state: resuming {optimizer.kind} at an epoch boundary (saved and "
+            "restored state, dropout reseeded from (seed, epoch)) continues the same "
+            "trajectory")
+    expect_close(resumed.history["loss"], straight.history["loss"], rtol=1e-5,
+                 rule=f"{rule}; epoch losses")
     for k, v in straight.get_weights().items():
-        np.testing.assert_allclose(resumed.get_weights()[k], v, rtol=1e-5, atol=1e-6)
+        expect_close(resumed.get_weights()[k], v, rule=f"{rule}; parameter {k}")
 
 
 def test_sample_weighted_loss_is_keras_rule(backend: str) -> None:
@@ -109,7 +121,8 @@ def test_sample_weighted_loss_is_keras_rule(backend: str) -> None:
     model.compile("mse", unidl.SGD(lr=0.01))
     model.fit((x, y), epochs=1, batch_size=len(x), sample_weight=w, verbose=0)
     expected = float((w * per_sample_loss(unidl.Loss("mse"), y, before)).sum() / len(x))
-    assert model.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+    expect_close(model.history["loss"][0], expected, rtol=1e-5,
+                 rule="sample_weight: batch loss = sum(w_i * loss_i) / batch_len")
 
 
 def test_gradient_clipping_by_norm_and_value(backend: str) -> None:

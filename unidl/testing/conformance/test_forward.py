@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import unidl
 from unidl.testing.cases import FORWARD_SPECS, GRAPH_SPECS, random_input, random_weights
+from unidl.testing.expect import expect_close
 from unidl.testing.reference import forward
 
 from ._support import require_spec
+
+
+def _semantics(spec: unidl.Sequential | unidl.Graph) -> str:
+    """The layer kinds and activations a forward case exercises, for the failure message."""
+    parts = []
+    for layer in spec.layers:
+        act = getattr(layer, "activation", None)
+        parts.append(f"{layer.kind}({act})" if act not in (None, "linear") else layer.kind)
+    return ", ".join(dict.fromkeys(parts))
 
 
 @pytest.mark.parametrize("case", sorted(FORWARD_SPECS))
@@ -24,7 +33,8 @@ def test_forward_matches_numpy_reference(backend: str, case: str) -> None:
     got = model.predict(x, batch_size=4)
     want = forward(spec, weights, x)
     assert got.shape == want.shape == (len(x), *spec.output_shape)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    expect_close(got, want, rtol=1e-5, atol=1e-5, rule=f"forward pass of {case!r} equals the "
+                 f"NumPy reference ({_semantics(spec)})")
 
 
 @pytest.mark.parametrize("case", sorted(GRAPH_SPECS))
@@ -41,4 +51,5 @@ def test_graph_forward_matches_numpy_reference(backend: str, case: str) -> None:
     assert len(got) == len(want) == len(spec.output_names)
     for g, w, shape in zip(got, want, spec.output_shapes, strict=True):
         assert g.shape == w.shape == (len(xs[0]), *shape)
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+        expect_close(g, w, rtol=1e-5, atol=1e-5, rule=f"forward pass of graph {case!r} "
+                     f"equals the NumPy reference ({_semantics(spec)})")

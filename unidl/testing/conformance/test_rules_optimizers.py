@@ -38,6 +38,7 @@ CASES: list[unidl.spec.Optimizer] = [
 CLIPPED: list[unidl.spec.Optimizer] = [
     unidl.SGD(lr=0.1, clipvalue=0.05),
     unidl.SGD(lr=0.1, clipnorm=0.2),
+    unidl.SGD(lr=0.1, clipnorm=1e3),  # a bound never reached: no scaling at all
     # both: clipvalue bites some elements, then the global norm of the clamped gradients
     unidl.SGD(lr=0.1, momentum=0.5, clipvalue=0.3, clipnorm=0.4),
     unidl.Adam(lr=0.05, clipvalue=0.3, clipnorm=0.4),
@@ -60,7 +61,7 @@ def _check_trajectory(backend: str, opt: unidl.spec.Optimizer, rule: str,
     w = {k: v.astype(np.float64) for k, v in model.get_weights().items()}
     ref = ReferenceOptimizer(opt, w)
     model.compile("mse", opt)
-    for epoch in range(epochs):  # one fit per epoch: optimizer state carries on
+    for _ in range(epochs):  # one fit per epoch: optimizer state carries on
         model.fit((x, y), epochs=1, batch_size=len(x) // STEPS_PER_EPOCH, shuffle=False,
                   verbose=0)
         w, _ = replay_epoch(ref, w, x, y, len(x) // STEPS_PER_EPOCH)

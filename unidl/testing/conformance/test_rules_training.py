@@ -76,21 +76,43 @@ def test_probability_clipping_is_done_in_float64(backend: str) -> None:
 
 def test_epoch_outputs_are_after_the_final_activation_in_plan_order(backend: str) -> None:
     """``EpochResult.outputs``: training-mode outputs after the final activation (softmax,
-    even when the loss is fused on the pre-activation), in the plan's order."""
+    even when the loss is fused on the pre-activation), float32, in the plan's (shuffled)
+    order over several batches; None unless asked for. A learning rate of 1e-9 keeps the
+    weights of later batches at the initial ones, to float32 precision."""
     loss = "sparse_categorical_crossentropy"
     require(backend, losses=loss, optimizers="SGD")
     spec, weights, x, y = _saturated(loss)
     weights = {k: v / 25 for k, v in weights.items()}  # not saturated: softmax shows
     model = native_model(backend, spec, weights)
-    model.configure(training_setup(loss, unidl.SGD(lr=0.1), logits_loss=True))
+    model.configure(training_setup(loss, unidl.SGD(lr=1e-9), logits_loss=True))
     order = np.random.default_rng(0).permutation(len(x))
-    result = model.train_epoch(arrays(x, y), plan(order, len(x)), True)
+    result = model.train_epoch(arrays(x, y), plan(order, 8), True)
     expect(result.outputs is not None, "EpochResult.outputs must be returned when "
            "collect_outputs is True")
+    expect(np.asarray(result.outputs).dtype == np.float32, "EpochResult.outputs are float32")
     expected = forward(spec, weights, x[order])
     expect_close(result.outputs, expected, rtol=1e-5, atol=1e-6,
                  rule="EpochResult.outputs = training-mode outputs after the final "
                       "activation (softmax here), in plan order")
+    again = model.train_epoch(arrays(x, y), plan(order, 8), False)
+    expect(again.outputs is None, "EpochResult.outputs is None when collect_outputs is False")
+
+
+def test_a_new_data_object_is_trained_on_not_a_cached_copy(backend: str) -> None:
+    """``ArrayData`` is immutable and the core passes a new object when the data change: a
+    backend caching device copies per object must train on the new one (same shapes,
+    other targets)."""
+    require(backend, losses="mse", optimizers="SGD")
+    x, y = linear_data(n=16)
+    model = native_model(backend, linear_spec())
+    model.configure(training_setup("mse", unidl.SGD(lr=1e-9)))
+    model.train_epoch(arrays(x, y), plan(np.arange(16), 16), False)
+    zeros = np.zeros_like(y)
+    out = np.asarray(model.predict(x, 16), dtype=np.float64)
+    result = model.train_epoch(arrays(x, zeros), plan(np.arange(16), 16), False)
+    expect_close(result.loss, float((out ** 2).mean()), rtol=1e-5,
+                 rule="ArrayData: a new data object (other targets) is trained on, not a "
+                      "copy cached from an earlier one")
 
 
 def test_epoch_loss_weights_each_batch_by_its_size(backend: str) -> None:
