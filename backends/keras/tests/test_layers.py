@@ -111,18 +111,6 @@ def test_batchnorm_training_and_moving_stats(rng: np.random.Generator) -> None:
                                rtol=1e-6, atol=1e-6)
 
 
-def test_dropout_inference_identity_and_training_scaling(rng: np.random.Generator) -> None:
-    spec = unidl.Sequential([unidl.Input((200,)), unidl.Dropout(0.25)])
-    model = build(spec)
-    x = rng.uniform(1, 2, (8, 200)).astype(np.float32)
-    np.testing.assert_array_equal(model.predict(x, 8), x)
-    model.configure(setup("mse"))
-    out = one_batch_epoch(model, x, x, collect=True).outputs
-    kept = out != 0
-    np.testing.assert_allclose(out[kept], x[kept] / 0.75, rtol=1e-6)
-    assert 0.6 < kept.mean() < 0.9
-
-
 def test_weights_round_trip_exact(rng: np.random.Generator) -> None:
     spec = unidl.Sequential([
         unidl.Input((6, 6, 2)), unidl.Conv2D(3, 3, padding="same", activation="relu"),

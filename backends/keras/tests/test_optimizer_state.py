@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 from keras_helpers import build, setup
-from test_optimizers import _np_update
 from test_training_features import (
     _assert_weights_equal,
     _classification,
@@ -23,6 +22,7 @@ from test_training_features import (
 import unidl
 from unidl.data import ArrayData, EpochPlan, epoch_plan
 from unidl.optimizer_state import STEP, optimizer_slots, state_shapes
+from unidl.testing.optimizers import ReferenceOptimizer
 
 Array = Any
 
@@ -36,17 +36,6 @@ OPTIMIZERS = [
     unidl.RMSprop(lr=0.01), unidl.RMSprop(lr=0.01, centered=True, momentum=0.5),
     unidl.Adagrad(lr=0.1), unidl.Adadelta(lr=1.0),
 ]
-# the keys test_optimizers._np_update keeps each slot under
-_NP_SLOT = {
-    "SGD": {"momentum": "v"}, "Adam": {"m": "m", "v": "v", "v_max": "vmax"},
-    "RMSprop": {"v": "v", "mean_grad": "mg", "momentum": "b"},
-    "Adagrad": {"accumulator": "s"}, "Adadelta": {"v": "v", "u": "u"},
-}
-
-
-def _np_slots(opt: unidl.spec.Optimizer) -> dict[str, str]:
-    kind = "Adam" if isinstance(opt, unidl.Adam) else opt.kind
-    return _NP_SLOT[kind]
 
 
 @pytest.mark.parametrize("opt", OPTIMIZERS, ids=repr)
@@ -78,16 +67,15 @@ def test_state_slots_mean_the_documented_buffers(opt: unidl.spec.Optimizer,
     model = build(_linear(), seed=3)
     model.configure(setup("mse", opt))
     w = _f64(model.get_weights())
-    np_state: dict[str, dict[str, Array]] = {k: {} for k in w}
-    for t in range(1, 4):
-        g = _linear_grads(w, x.astype(np.float64), y.astype(np.float64))
-        w = {k: _np_update(opt, w[k], g[k], np_state[k], t) for k in w}
+    ref = ReferenceOptimizer(opt, w)
+    for _ in range(3):
+        w = ref.step(w, _linear_grads(w, x.astype(np.float64), y.astype(np.float64)))
         model.train_epoch(ArrayData(x, y), EpochPlan(np.arange(20), 20), False)
     state = model.get_optimizer_state()
     assert float(state[STEP]) == 3.0
     for name in w:
         for slot in optimizer_slots(opt):
-            want = np_state[name][_np_slots(opt)[slot]]
+            want = ref.state[name][slot]
             np.testing.assert_allclose(state[f"{name}/{slot}"], want, rtol=2e-5, atol=1e-7,
                                        err_msg=f"{name}/{slot}")
 
@@ -99,23 +87,20 @@ def test_set_state_continues_a_numpy_run(opt: unidl.spec.Optimizer,
     x = rng.standard_normal((20, 4)).astype(np.float32)
     y = rng.standard_normal((20, 3)).astype(np.float32)
     w = _f64(build(_linear(), seed=3).get_weights())
-    np_state: dict[str, dict[str, Array]] = {k: {} for k in w}
-    for t in range(1, 6):  # five NumPy steps, then hand over
-        g = _linear_grads(w, x.astype(np.float64), y.astype(np.float64))
-        w = {k: _np_update(opt, w[k], g[k], np_state[k], t) for k in w}
+    ref = ReferenceOptimizer(opt, w)
+    for _ in range(5):  # five NumPy steps, then hand over
+        w = ref.step(w, _linear_grads(w, x.astype(np.float64), y.astype(np.float64)))
     model = build(_linear(), weights={k: v.astype(np.float32) for k, v in w.items()})
     model.configure(setup("mse", opt))
     canonical: dict[str, Array] = {STEP: np.array(5.0)}
     for name in w:
         for slot in optimizer_slots(opt):
-            canonical[f"{name}/{slot}"] = np_state[name][_np_slots(opt)[slot]].astype(
-                np.float32)
+            canonical[f"{name}/{slot}"] = ref.state[name][slot].astype(np.float32)
     model.set_optimizer_state(canonical)
     w = {k: v.astype(np.float32).astype(np.float64) for k, v in w.items()}
-    np_state = {k: {s: v.astype(np.float32).astype(np.float64) for s, v in d.items()}
-                for k, d in np_state.items()}
-    g = _linear_grads(w, x.astype(np.float64), y.astype(np.float64))
-    w = {k: _np_update(opt, w[k], g[k], np_state[k], 6) for k in w}
+    ref.state = {k: {s: v.astype(np.float32).astype(np.float64) for s, v in d.items()}
+                 for k, d in ref.state.items()}
+    w = ref.step(w, _linear_grads(w, x.astype(np.float64), y.astype(np.float64)))
     model.train_epoch(ArrayData(x, y), EpochPlan(np.arange(20), 20), False)
     for k, v in model.get_weights().items():
         np.testing.assert_allclose(v, w[k], rtol=2e-5, atol=2e-6, err_msg=k)

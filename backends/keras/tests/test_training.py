@@ -10,7 +10,6 @@ from keras_helpers import build, setup
 
 import unidl
 from unidl.data import ArrayData, EpochPlan, epoch_plan
-from unidl.losses import compute_loss
 
 Array = Any
 
@@ -69,32 +68,6 @@ def test_fast_path_equals_generic_path(opt: Any, rng: np.random.Generator) -> No
         np.testing.assert_allclose(a.outputs, b.outputs, rtol=1e-5, atol=1e-6)
 
 
-def test_epoch_loss_and_outputs_follow_the_plan(rng: np.random.Generator) -> None:
-    """Loss = batch-size-weighted mean of pre-step batch losses; outputs in plan order."""
-    spec = unidl.Sequential([unidl.Input((3,)), unidl.Dense(2)])
-    x = rng.standard_normal((10, 3)).astype(np.float32)
-    y = rng.standard_normal((10, 2)).astype(np.float32)
-    model = build(spec)
-    model.configure(setup("mse", unidl.SGD(lr=0.1)))
-    order = rng.permutation(10).astype(np.int64)
-    plan = EpochPlan(order, 4)  # batches of 4, 4, 2
-    ref = build(spec)  # replay the plan step by step with the generic path
-    ref.configure(setup("mse", unidl.SGD(lr=0.1)))
-    want_loss, want_out = 0.0, []
-    for idx in plan.batches():
-        before = ref.predict(x[idx], 16)
-        want_loss += compute_loss(unidl.Loss("mse"), y[idx], before) * len(idx)
-        want_out.append(before)
-        ref.train_epoch(Generic(x[idx], y[idx]), EpochPlan(np.arange(len(idx)), 16), False)
-    result = model.train_epoch(ArrayData(x, y), plan, True)
-    assert result.loss == pytest.approx(want_loss / 10, rel=1e-5)
-    assert result.outputs is not None and result.outputs.shape == (10, 2)
-    np.testing.assert_allclose(result.outputs, np.concatenate(want_out), rtol=1e-5,
-                               atol=1e-6)
-    for k, v in model.get_weights().items():
-        np.testing.assert_allclose(v, ref.get_weights()[k], rtol=1e-6, atol=1e-7)
-
-
 def _dropout_mlp() -> unidl.Sequential:
     return unidl.Sequential([unidl.Input((6,)), unidl.Dense(16, activation="relu"),
                              unidl.Dropout(0.5), unidl.Dense(3, activation="softmax")])
@@ -143,13 +116,6 @@ def test_training_without_targets_is_a_data_error(rng: np.random.Generator) -> N
     x = rng.standard_normal((4, 3)).astype(np.float32)
     with pytest.raises(unidl.DataError, match="targets"):
         model.train_epoch(ArrayData(x, None), EpochPlan(np.arange(4), 2), False)
-
-
-def test_train_before_configure_is_an_error(rng: np.random.Generator) -> None:
-    model = build(unidl.Sequential([unidl.Input((3,)), unidl.Dense(1)]))
-    x = rng.standard_normal((4, 3)).astype(np.float32)
-    with pytest.raises(unidl.UnidlError, match="configure"):
-        model.train_epoch(ArrayData(x, x[:, :1]), EpochPlan(np.arange(4), 2), False)
 
 
 def test_predict_batches_and_empty_input(rng: np.random.Generator) -> None:

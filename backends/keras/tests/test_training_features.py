@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 from keras_helpers import build, setup
-from test_optimizers import _np_update
 
 import unidl
 from unidl.data import ArrayData, EpochPlan, epoch_plan
 from unidl.losses import per_sample_loss
+from unidl.testing.optimizers import ReferenceOptimizer, clip_gradients
 
 Array = Any
 
@@ -193,27 +193,6 @@ def test_chunked_generic_path_equals_whole(rng: np.random.Generator) -> None:
     _assert_weights_equal(*models)
 
 
-def test_each_epoch_reseeds_dropout(rng: np.random.Generator) -> None:
-    """Epoch e's masks depend on (seed, e) only, not on what ran before."""
-    x, y = _classification(rng, 32)
-    weights = build(_dropout_mlp()).get_weights()
-    outs = []
-    for warmup in (0, 2):
-        model = build(_dropout_mlp(), weights=weights)
-        model.configure(setup("sparse_categorical_crossentropy", unidl.SGD(lr=1e-9),
-                              seed=7))
-        for e in range(warmup):
-            model.train_epoch(ArrayData(x, y), epoch_plan(32, 8, 7, e), False)
-        model.set_weights(weights)
-        outs.append(model.train_epoch(ArrayData(x, y), EpochPlan(np.arange(32), 8, 5),
-                                      True).outputs)
-    np.testing.assert_array_equal(outs[0], outs[1])
-    model = build(_dropout_mlp(), weights=weights)
-    model.configure(setup("sparse_categorical_crossentropy", unidl.SGD(lr=1e-9), seed=7))
-    other = model.train_epoch(ArrayData(x, y), EpochPlan(np.arange(32), 8, 6), True).outputs
-    assert not np.array_equal(outs[0], other)
-
-
 # -- sample weights --------------------------------------------------------------------
 LOSS_CASES = [
     ("mse", False, False), ("mae", False, False), ("huber", False, False),
@@ -307,14 +286,9 @@ def test_unit_sample_weights_equal_no_weights(rng: np.random.Generator) -> None:
 # -- gradient clipping -----------------------------------------------------------------
 def _clip_np(g: dict[str, Array], clipnorm: float | None,
              clipvalue: float | None) -> dict[str, Array]:
-    """torch: clamp_ (clip_grad_value_), then clip_grad_norm_ (min(1, c / (norm + 1e-6)))."""
-    if clipvalue is not None:
-        g = {k: np.clip(v, -clipvalue, clipvalue) for k, v in g.items()}
-    if clipnorm is not None:
-        norm = np.sqrt(sum(float(np.sum(v**2)) for v in g.values()))
-        scale = min(1.0, clipnorm / (norm + 1e-6))
-        g = {k: v * scale for k, v in g.items()}
-    return g
+    """The core's reference (torch's rule): clamp_ (clip_grad_value_), then
+    clip_grad_norm_ (min(1, c / (norm + 1e-6)))."""
+    return clip_gradients(unidl.SGD(clipnorm=clipnorm, clipvalue=clipvalue), g)
 
 
 CLIPS = [(0.05, None), (None, 0.02), (0.05, 0.02), (100.0, None), (None, 100.0)]
@@ -363,10 +337,9 @@ def test_clipping_applies_to_every_optimizer(rng: np.random.Generator) -> None:
     model = build(_linear(), seed=4)
     model.configure(setup("mse", opt))
     w = _f64(model.get_weights())
-    state: dict[str, dict[str, Array]] = {k: {} for k in w}
-    for t in range(1, 4):
-        g = _clip_np(_linear_grads(w, x.astype(np.float64), y.astype(np.float64)), 0.1, 0.05)
-        w = {k: _np_update(opt, w[k], g[k], state[k], t) for k in w}
+    ref = ReferenceOptimizer(opt, w)  # clips as the spec says, then Adam's rule
+    for _ in range(3):
+        w = ref.step(w, _linear_grads(w, x.astype(np.float64), y.astype(np.float64)))
         model.train_epoch(ArrayData(x, y), EpochPlan(np.arange(10), 10), False)
     for k, v in model.get_weights().items():
         np.testing.assert_allclose(v, w[k], rtol=2e-5, atol=2e-6, err_msg=k)
