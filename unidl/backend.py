@@ -2,9 +2,10 @@
 
 A plugin registers, in the entry-point group ``unidl.backends``, a zero-argument callable
 (usually its backend class) that returns an object satisfying :class:`Backend`. The core owns
-what training means (see DESIGN.md): it validates the spec and data, generates the initial
-weights, the batch order of every epoch, the loss/metric definitions and the history; the
-backend owns tensors, devices, autograd and optimizer kernels, and follows the plan.
+what training means (see docs/backend-contract.md): it validates the spec and data,
+generates the initial weights, the batch order of every epoch, the loss/metric definitions
+and the history; the backend owns tensors, devices, autograd and optimizer kernels, and
+follows the plan.
 
 Conformance is proven by ``unidl.testing``'s suite, not by ``isinstance``: these are static
 ``typing.Protocol`` classes for type checkers and for readers.
