@@ -216,8 +216,11 @@ def test_verbose_on_a_terminal_shows_a_progress_bar(backend: str, regression: An
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     import sys
 
+    from unidl.training import progress
+
     x, y = regression
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(progress, "terminal_columns", lambda: 100)  # a terminal with a width
     plain = unidl.fit(mlp(8, 1, None), (x, y), backend=backend, loss="mse", epochs=2,
                       batch_size=16, seed=0, verbose=0)
     shown = unidl.fit(mlp(8, 1, None), (x, y), backend=backend, loss="mse", epochs=2,
