@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -224,6 +225,24 @@ def test_initial_weights_are_float32_throughout() -> None:
     assert np.isclose(weights["dense/kernel"].std(), math.sqrt(2 / 6), rtol=0.5)
     rk = weights["lstm/recurrent_kernel"].reshape(4, 16)
     assert np.allclose(rk @ rk.T, np.eye(4), atol=1e-5)  # orthogonal rows
+
+
+def test_loading_does_not_compute_initial_weights_it_would_overwrite(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unidl import api
+
+    spec = unidl.Sequential([unidl.Input((3,)), unidl.Dense(4, kernel_initializer="orthogonal"),
+                             unidl.Dense(1)])
+    model = unidl.build(spec, backend=backend, seed=0)
+    model.save(tmp_path / "m")
+
+    def computed(*args: object) -> None:
+        raise AssertionError("initial weights were computed while loading")
+
+    monkeypatch.setattr(api, "initial_weights", computed)
+    loaded = unidl.load(tmp_path / "m", backend=backend)
+    x = np.ones((2, 3), np.float32)
+    assert np.array_equal(loaded.predict(x), model.predict(x))
 
 
 def test_one_batch_too_large_is_refused_before_the_backend_runs(backend: str) -> None:

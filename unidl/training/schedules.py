@@ -108,6 +108,9 @@ class MultiStepLR(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(isinstance(self.milestones, (list, tuple)),
+               f"must be a list of increasing positive integers, got {short(self.milestones)}",
+               "MultiStepLR.milestones")
         ms = tuple(self.milestones)
         _check(all(isinstance(m, int) and m > 0 for m in ms) and list(ms) == sorted(set(ms)),
                f"must be increasing positive integers, got {short(self.milestones)}",
