@@ -131,6 +131,17 @@ def test_malformed_fields_are_spec_errors(case: str) -> None:
     assert len(str(e.value)) < MESSAGE_LIMIT
 
 
+def test_an_empty_mapping_of_metrics_or_loss_weights_is_a_spec_error() -> None:
+    # found by tests/fuzz/specs.py: `metrics: {}` raised IndexError
+    from unidl.heads import resolve_heads
+
+    spec = unidl.Sequential([unidl.Input((3,)), unidl.Dense(1)])
+    with pytest.raises(SpecError, match="metrics: is an empty mapping; give one entry per"):
+        resolve_heads(spec, "mse", {}, None)
+    with pytest.raises(SpecError, match="loss_weights: is an empty mapping"):
+        resolve_heads(spec, "mse", None, {})
+
+
 def test_malformed_schedule_and_optimizer_configs_are_spec_errors() -> None:
     from unidl.training.schedules import schedule_from
 

@@ -62,6 +62,9 @@ def _per_output(value: object, names: tuple[str, ...], what: str,
         return [(value.get(n), f"{what}[{n!r}]") for n in names]
     if isinstance(value, dict) and what != "loss":  # a loss may be a config mapping
         unknown = [k for k in value if k not in names]
+        if not unknown:  # an empty mapping
+            raise SpecError(f"is an empty mapping; give one entry per output ("
+                            f"{', '.join(names)}) or leave it out", what)
         raise UnknownNameError("output", unknown[0], names, what)
     if isinstance(value, (list, tuple)) and not is_single(value):
         if len(value) != len(names):
