@@ -444,3 +444,15 @@ def test_a_failed_checkpoint_save_keeps_training_and_the_model(tmp_path: Path) -
     assert sum("was not saved" in str(w.message) for w in warned) == 4
     assert [e for e, _ in ckpt.failed] == [1, 2] and ckpt.saved == []
     assert "val_loss" in missing_log.failed[0][1]
+
+
+def test_a_users_directory_beside_a_backup_is_never_replaced(model: unidl.Model,
+                                                             tmp_path: Path) -> None:
+    path = model.save(tmp_path / "m")
+    path.rename(tmp_path / ".m.unidl-backup")  # a killed save, then the user reused the name
+    path.mkdir()
+    (path / "notes.txt").write_text("keep me")
+    with pytest.raises(unidl.ModelFormatError, match="not a unidl model directory"):
+        model.save(path)
+    assert (path / "notes.txt").read_text() == "keep me"
+    assert (tmp_path / ".m.unidl-backup" / META).is_file()

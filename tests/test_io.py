@@ -83,11 +83,13 @@ def test_refuses_to_overwrite_something_that_is_not_a_model(trained: unidl.Model
     with pytest.raises(unidl.ModelFormatError, match="not a unidl model directory"):
         trained.save(tmp_path / "notes")
     assert (tmp_path / "notes" / "a.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
 
 
 def test_load_errors(trained: unidl.Model, tmp_path: Path, backend: str) -> None:
     with pytest.raises(unidl.ModelFormatError, match="does not exist"):
         unidl.load(tmp_path / "nothing", backend=backend)
+    assert list(tmp_path.iterdir()) == []  # not even a lock file
     path = trained.save(tmp_path / "m")
     raw = bytearray((path / "weights.safetensors").read_bytes())
     raw[-1] ^= 0xFF

@@ -124,20 +124,18 @@ def write_model_files(path: Path, spec_doc: dict[str, Any], weights: Weights,
         raise ModelFormatError(f"cannot save {given}: weight {bad[0]!r} holds {bad[1]:,} NaN "
                                "or infinite value(s) (training diverged); nothing was written. "
                                "Lower the learning rate, or save from an earlier checkpoint")
+    _refuse_non_model(given, target)  # before any lock file is made, and again under the lock
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ModelFormatError(f"cannot write a model at {given}: {e.strerror or e}") from None
     with locked(lock_of(target), exclusive=True, what=f"the model directory {given}"):
         try:
-            recover(target, _verified)
+            recover(target, _verified, _is_model_dir)
         except OSError as e:
             raise ModelFormatError(f"cannot save {given}: finishing an interrupted earlier "
                                    f"save failed: {e.strerror or e}") from None
-        if os.path.lexists(target) and not _is_model_dir(target):
-            raise ModelFormatError(f"{given} exists and is not a unidl model directory; "
-                                   "refusing to overwrite it. Choose another path or remove "
-                                   "it first")
+        _refuse_non_model(given, target)
         try:
             tmp = make_temp(target)
         except OSError as e:
@@ -156,6 +154,12 @@ def write_model_files(path: Path, spec_doc: dict[str, Any], weights: Weights,
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return given
+
+
+def _refuse_non_model(given: Path, target: Path) -> None:
+    if os.path.lexists(target) and not _is_model_dir(target):
+        raise ModelFormatError(f"{given} exists and is not a unidl model directory; refusing "
+                               "to overwrite it. Choose another path or remove it first")
 
 
 def _write_files(tmp: Path, spec_doc: dict[str, Any], weights: Weights,
@@ -209,8 +213,10 @@ def read_model_files(path: str | Path,
     document (its outline already checked) into the caller's spec and the weight shapes
     that spec has; no tensor is read before the files' headers match those shapes."""
     given, target = _real(path)
+    backup = backup_of(target)
+    if not os.path.lexists(target) and not os.path.lexists(backup):  # leave no lock file
+        raise ModelFormatError(f"no saved model at {given} (the directory does not exist)")
     with locked(lock_of(target), exclusive=False, what=f"the model directory {given}"):
-        backup = backup_of(target)
         if not os.path.lexists(target) and _is_model_dir(backup):
             target = backup  # a save was killed between its two renames: read its backup
         elif not os.path.lexists(target):

@@ -87,9 +87,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def recover(path: Path, verified: Callable[[Path], bool]) -> None:
+def recover(path: Path, verified: Callable[[Path], bool],
+            is_model: Callable[[Path], bool]) -> None:
     """Finish or undo what a killed save of ``path`` left (step 1 above). ``verified``
-    says whether a directory is a complete model whose checksums match."""
+    says whether a directory is a complete model whose checksums match, ``is_model``
+    whether it is a model directory at all (a ``NAME`` that is not one is left alone: the
+    save refuses to replace it)."""
     backup = backup_of(path)
     for tmp in _temps(path):
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,6 +105,8 @@ def recover(path: Path, verified: Callable[[Path], bool]) -> None:
         return
     if verified(path):
         shutil.rmtree(backup)
+    elif not is_model(path):
+        return
     elif verified(backup):  # a damaged NAME beside an intact backup: keep the backup
         aside = make_temp(path)
         os.rename(path, aside / "old")
