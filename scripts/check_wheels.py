@@ -7,6 +7,7 @@ from the wheel itself:
 - the name is the one in its ``pyproject.toml`` and one of ours (``unidl._distributions``);
 - every requirement on another of our distributions, extras included, has a lower and an
   upper bound (``>=0.x,<0.y``): an unbounded one could resolve to a foreign release;
+- the keras backend requires exactly one TensorFlow build on every platform;
 - the package ships ``py.typed``;
 - the entry points: the ``unidl`` command and the pytest plugin for the core, the
   ``unidl.backends`` entry for each backend.
@@ -98,6 +99,8 @@ def check_wheel(wheel: Path, project: str) -> list[str]:
             if not ops & {">=", ">", "~=", "=="} or not ops & {"<", "<=", "~=", "=="}:
                 problems.append(f"requirement {text!r} on our own distribution is not "
                                 "bounded below and above (>=0.x,<0.y)")
+    if project == "backends/keras":
+        problems += _tensorflow_everywhere(meta.get_all("Requires-Dist") or [])
     if f"{package}/py.typed" not in names:
         problems.append(f"{package}/py.typed is missing")
     for group, wanted in entry_points.items():
@@ -106,6 +109,27 @@ def check_wheel(wheel: Path, project: str) -> list[str]:
             if found.get(ep, "").strip() != value:
                 problems.append(f"entry point [{group}] {ep} = {value} missing (found "
                                 f"{found or 'none'})")
+    return problems
+
+
+#: Platforms TensorFlow publishes wheels for: the keras backend must require one build on each.
+PLATFORMS = [{"sys_platform": "linux", "platform_machine": "x86_64"},
+             {"sys_platform": "linux", "platform_machine": "aarch64"},
+             {"sys_platform": "darwin", "platform_machine": "arm64"},
+             {"sys_platform": "win32", "platform_machine": "AMD64"}]
+
+
+def _tensorflow_everywhere(requires: list[str]) -> list[str]:
+    """The keras backend requires exactly one TensorFlow build on every platform (without
+    it, `pip install unidl-keras` leaves a backend that cannot load)."""
+    problems = []
+    for env in PLATFORMS:
+        builds = [r.name for r in map(Requirement, requires)
+                  if r.name in ("tensorflow", "tensorflow-cpu")
+                  and (r.marker is None or r.marker.evaluate({**env, "extra": ""}))]
+        if len(builds) != 1:
+            problems.append(f"on {env['sys_platform']}/{env['platform_machine']} it requires "
+                            f"{builds or 'no TensorFlow'}; exactly one build is needed")
     return problems
 
 
