@@ -94,18 +94,21 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
         loss: Any, optimizer: str | Optimizer | dict[str, Any] = "adam",
         metrics: Sequence[str | UserMetric] | dict[str, Any] | None = None,
         loss_weights: Sequence[float] | dict[str, float] | None = None, epochs: int = 1,
-        batch_size: int = 32, validation_data: object = None,
+        batch_size: int | None = None, validation_data: object = None,
         validation_split: float | None = None, seed: int | None = None,
-        device: str = "auto", shuffle: bool = True, verbose: int = 1,
+        device: str = "auto", shuffle: bool | None = None, verbose: int = 1,
         callbacks: Sequence[Any] = (), lr_schedule: Schedule | dict[str, Any] | None = None,
-        class_weight: dict[int, float] | None = None, sample_weight: object = None) -> Model:
+        class_weight: dict[int, float] | None = None, sample_weight: object = None,
+        steps_per_epoch: int | None = None, workers: int | None = None) -> Model:
     """Build ``spec`` on ``backend`` and train it; returns the trained :class:`Model`.
 
     Everything is validated before any training starts (spec, loss, optimizer, metric
     names, schedule, data shapes and labels, weights, device). For several outputs see
     :meth:`Model.compile` (``loss``/``metrics``/``loss_weights`` per output).
     ``fit(spec, x, y, ...)`` (Keras' form) is ``fit(spec, (x, y), ...)`` when ``x`` is an
-    array or a dict/list of arrays.
+    array or a dict/list of arrays. ``data`` may also be a memory map, a ``Dataset`` or a
+    batch iterable (docs/data.md: ``batch_size`` 32 and ``shuffle`` True apply to
+    indexable data; ``steps_per_epoch`` to streams; ``workers`` to datasets).
     """
     data = data_with_y(data, y, "unidl.fit(spec, {}, ...)")
     model = build(spec, backend, seed=seed, device=device)
@@ -113,7 +116,8 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
     return model.fit(data, epochs=epochs, batch_size=batch_size,
                      validation_data=validation_data, validation_split=validation_split,
                      shuffle=shuffle, verbose=verbose, callbacks=callbacks,
-                     class_weight=class_weight, sample_weight=sample_weight)
+                     class_weight=class_weight, sample_weight=sample_weight,
+                     steps_per_epoch=steps_per_epoch, workers=workers)
 
 
 def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto") -> Model:

@@ -15,7 +15,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .data import ArrayData, Arrays, Dataset, MappedData, SampleSource, length, stack, take
+from .data import (
+    ArrayData,
+    Arrays,
+    Dataset,
+    EpochPlan,
+    LazyData,
+    MappedData,
+    SampleSource,
+    StreamData,
+    Subset,
+    default_workers,
+    is_lazy,
+    is_stream,
+    length,
+    plan_batches,
+    stack,
+    take,
+)
+from .data.lazy import lazy_length
+from .data.mapped import first_signature
 from .errors import DataError, ShapeMismatchError, short
 from .heads import Head
 from .metrics import target_kind
@@ -24,10 +43,12 @@ from .spec.graph import Graph
 from .spec.layers import Input, Shape
 from .spec.serialize import ModelSpec
 
-__all__ = ["as_source", "as_tuple", "as_x", "as_y", "class_weights", "labels_of",
-           "split_validation"]
+__all__ = ["DataSource", "as_inputs", "as_source", "as_tuple", "as_x", "as_y", "class_weights",
+           "labels_of", "split_validation"]
 
 Array = npt.NDArray[Any]
+#: Whatever ``as_source`` makes of the user's data.
+DataSource = ArrayData | LazyData | MappedData | StreamData
 
 
 def _to_array(value: object, what: str) -> Array:
@@ -258,16 +279,49 @@ def _xy(data: object, what: str) -> tuple[object, object]:
         if len(data) != 2:
             raise DataError(f"{what} must be a pair (x, y), got a sequence of {len(data)} items")
         return data[0], data[1]
-    raise DataError(f"{what} must be a pair (x, y) of arrays or a Dataset whose items are "
-                    f"(x, y), got {type(data).__name__}")
+    raise DataError(f"{what} must be a pair (x, y) of arrays, a Dataset whose items are "
+                    "(x, y), or an iterable of (x, y) batches (a DataLoader, a tf.data "
+                    f"pipeline, a generator), got {type(data).__name__}")
 
 
-def as_source(data: object, spec: ModelSpec, heads: Sequence[Head],
-              what: str = "data") -> ArrayData | MappedData:
-    """Validate training/evaluation data into an ``ArrayData`` or ``MappedData``."""
-    if not isinstance(data, (tuple, list)) and isinstance(data, Dataset):
-        return _mapped(data, spec, heads, what)
+def _workers(workers: int | None) -> int:
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise DataError(f"workers must be an integer >= 0 (0 reads in the training thread), "
+                        f"got {workers!r}")
+    return int(workers)
+
+
+def _lazy_leaves(value: object) -> bool:
+    leaves = (value.values() if isinstance(value, dict) else value
+              if isinstance(value, (tuple, list)) else [value])
+    return any(is_lazy(leaf) for leaf in leaves)
+
+
+def as_source(data: object, spec: ModelSpec, heads: Sequence[Head], what: str = "data",
+              workers: int | None = None) -> DataSource:
+    """Validate training/evaluation data into one of the sources of ``unidl.data``:
+    ``(x, y)`` arrays (``ArrayData``), with memory maps (``LazyData``), a map-style
+    ``Dataset`` (``MappedData``) or a batch iterable (``StreamData``)."""
+    if isinstance(data, (ArrayData, LazyData, MappedData, StreamData)):
+        return data
+    if not isinstance(data, (tuple, list, dict)) and isinstance(data, Dataset):
+        return _mapped(data, spec, heads, what, _workers(workers), True)
+
+    def prepare(xs: object, ys: object) -> tuple[Arrays, Arrays | None]:
+        return as_x(xs, spec, f"{what} x"), as_y(ys, spec, heads, f"{what} y")
+
+    if is_stream(data):
+        _workers(workers)
+        return StreamData(data, prepare, what)
     xv, yv = _xy(data, what)
+    if _lazy_leaves(xv) or _lazy_leaves(yv):
+        n = lazy_length(xv, yv, what)
+        source = LazyData(xv, yv, prepare, n, workers=min(_workers(workers), 2), name=what,
+                          prepare_y=lambda ys: as_y(ys, spec, heads, f"{what} y"))
+        source.take(np.arange(min(n, 64)))  # fail fast on shapes and dtypes
+        return source
     x = as_x(xv, spec, f"{what} x")
     y = as_y(yv, spec, heads, f"{what} y")
     if length(y) != length(x):
@@ -276,7 +330,28 @@ def as_source(data: object, spec: ModelSpec, heads: Sequence[Head],
     return ArrayData(x, y)
 
 
-def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str) -> MappedData:
+def as_inputs(x: object, spec: ModelSpec, what: str = "x") -> Arrays | DataSource:
+    """What ``predict`` reads: validated in-memory inputs, or a source of inputs (a memory
+    map, a ``Dataset`` of ``x`` or ``(x, ...)`` items, an iterable of such batches)."""
+    def prepare(xs: object, ys: object) -> tuple[Arrays, Arrays | None]:
+        return as_x(xs, spec, what), None
+
+    single = not isinstance(spec, Graph) or len(spec.input_names) == 1
+    if not isinstance(x, (tuple, list, dict)) and isinstance(x, Dataset) \
+            and not hasattr(x, "shape"):
+        return _mapped(x, spec, (), what, default_workers(), False, single)
+    if is_stream(x):
+        return StreamData(x, prepare, what, targets=False, single_input=single)
+    if _lazy_leaves(x):
+        n = lazy_length(x, None, what)
+        source = LazyData(x, None, prepare, n, workers=1, name=what)
+        source.take(np.arange(min(n, 64)))
+        return source
+    return as_x(x, spec, what)
+
+
+def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str, workers: int,
+            targets: bool, single_input: bool = True) -> MappedData:
     n = len(ds)
     if n == 0:
         raise DataError(f"{what} is an empty Dataset (len 0)")
@@ -284,18 +359,25 @@ def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str) -> M
         first = ds[0]
     except Exception as e:
         raise DataError(f"{what}[0] failed: {type(e).__name__}: {e}") from e
-    if not isinstance(first, (tuple, list)) or len(first) != 2:
+    if targets and (not isinstance(first, (tuple, list)) or len(first) != 2):
         raise DataError(f"{what}[i] must return a pair (x, y), got {type(first).__name__}")
 
     def prepare(xs: object, ys: object) -> tuple[Arrays, Arrays | None]:
-        return as_x(xs, spec, f"{what} x"), as_y(ys, spec, heads, f"{what} y")
+        return (as_x(xs, spec, f"{what} x"),
+                as_y(ys, spec, heads, f"{what} y") if targets else None)
 
-    prepare(stack([first[0]]), stack([first[1]]))  # fail fast on shapes
-    return MappedData(ds, prepare)
+    probe = MappedData(ds, prepare, name=what, targets=targets, single_input=single_input)
+    x0, y0 = probe.split(first, 0)
+    prepare(stack([x0]), stack([y0]) if targets else None)  # fail fast on shapes
+    return MappedData(ds, prepare, workers=workers, name=what, targets=targets,
+                      expected=first_signature(first, targets, single_input),
+                      single_input=single_input)
 
 
-def split_validation(train: ArrayData, fraction: float) -> tuple[ArrayData, ArrayData]:
-    """Keras' ``validation_split``: the *last* ``fraction`` of samples, before shuffling."""
+def split_validation(train: SampleSource, fraction: float
+                     ) -> tuple[SampleSource, SampleSource]:
+    """Keras' ``validation_split``: the *last* ``fraction`` of samples, before shuffling.
+    In-memory arrays are split into arrays; a memory map or a dataset into two views."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
         0.0 < fraction < 1.0
     ):
@@ -305,19 +387,27 @@ def split_validation(train: ArrayData, fraction: float) -> tuple[ArrayData, Arra
     if n_val == 0 or n_val == n:
         raise DataError(f"validation_split={fraction} of {n} samples leaves an empty "
                         "training or validation set")
-    assert train.y is not None
     head, tail = np.arange(n - n_val), np.arange(n - n_val, n)
+    if not isinstance(train, ArrayData):
+        return Subset(train, head), Subset(train, tail)
+    assert train.y is not None
     return (ArrayData(take(train.x, head), take(train.y, head)),
             ArrayData(take(train.x, tail), take(train.y, tail)))
 
 
 def labels_of(source: SampleSource) -> Arrays:
-    """All targets of a source, in sample order (one pass for a mapped dataset)."""
+    """All targets of a source, in sample order (one pass for a mapped dataset; only the
+    targets of a memory map are read)."""
     if isinstance(source, ArrayData):
         assert source.y is not None
         return source.y
-    ys = [source.take(np.arange(s, min(s + 1024, len(source))))[1]
-          for s in range(0, len(source), 1024)]
+    read = getattr(source, "targets_of", None)
+    if read is not None:
+        ys = [read(np.arange(s, min(s + 8192, len(source))))
+              for s in range(0, len(source), 8192)]
+    else:
+        everything = EpochPlan(np.arange(len(source), dtype=np.int64), 1024)
+        ys = [y for _, _, y in plan_batches(source, everything) if y is not None]
     parts = [y for y in ys if y is not None]
     if isinstance(parts[0], tuple):
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))

@@ -14,10 +14,18 @@ import numpy.typing as npt
 from ._calls import data_with_y
 from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
 from .capabilities import check_training, require_feature
-from .data import ArrayData, SampleSource
+from .data import ArrayData, LazyData, MappedData, SampleSource, StreamData
 from .errors import DataError, NotSupportedError, SpecError, UnidlError, short
 from .heads import Head, resolve_heads
-from .inputs import as_source, as_tuple, as_x, class_weights, labels_of, split_validation
+from .inputs import (
+    DataSource,
+    as_inputs,
+    as_source,
+    as_tuple,
+    class_weights,
+    labels_of,
+    split_validation,
+)
 from .io import write_model_files
 from .metrics import UserMetric, target_kind
 from .optimizer_state import state_shapes
@@ -26,7 +34,13 @@ from .spec.bounds import check_batch_memory
 from .spec.graph import Graph
 from .spec.serialize import ModelSpec
 from .training.callbacks import HOOKS
-from .training.loop import TrainingState, evaluate_arrays, predict_source, run_epochs
+from .training.loop import (
+    TrainingState,
+    evaluate_arrays,
+    predict_outputs,
+    predict_source,
+    run_epochs,
+)
 from .training.progress import ChunkedPredictor
 from .training.schedules import PlateauState, Schedule, schedule_from
 
@@ -173,11 +187,13 @@ class Model:
                              _backend_seed(self.seed),
                              tuple(OutputLoss(h.loss, h.weight, h.logits_loss) for h in heads))
 
-    def fit(self, data: object, y: object = None, *, epochs: int = 1, batch_size: int = 32,
-            validation_data: object = None, validation_split: float | None = None,
-            shuffle: bool = True, verbose: int = 1, callbacks: Sequence[Any] = (),
+    def fit(self, data: object, y: object = None, *, epochs: int = 1,
+            batch_size: int | None = None, validation_data: object = None,
+            validation_split: float | None = None, shuffle: bool | None = None,
+            verbose: int = 1, callbacks: Sequence[Any] = (),
             class_weight: dict[int, float] | None = None, sample_weight: object = None,
-            initial_epoch: int | None = None) -> Model:
+            initial_epoch: int | None = None, steps_per_epoch: int | None = None,
+            workers: int | None = None) -> Model:
         """Train for ``epochs`` more epochs; ``history`` grows by one entry per epoch.
 
         With ``initial_epoch`` (Keras semantics) training runs epochs ``initial_epoch`` to
@@ -186,13 +202,23 @@ class Model:
         ``class_weight`` ({class: weight}) and ``sample_weight`` (one per sample) weight
         each sample's loss; they multiply when both are given. ``fit(x, y)`` (Keras' form)
         is ``fit((x, y))`` when ``x`` is an array or a dict/list of arrays.
+
+        ``data`` may also be a memory map, a map-style ``Dataset`` or a batch iterable (a
+        ``DataLoader``, a ``tf.data`` pipeline, a generator); docs/data.md says which
+        options apply to which (``batch_size`` defaults to 32 and ``shuffle`` to True for
+        indexable data; a stream brings its own batches and order, and
+        ``steps_per_epoch`` batches make its epoch). ``workers``: threads reading a
+        dataset or memory map ahead of training (default: up to 4).
         """
         data = data_with_y(data, y, "model.fit({}, ...)")
         if self._state is None or self._optimizer is None:
             raise SpecError("the model has no loss yet; call model.compile(loss=..., "
                             "optimizer=...) or pass loss= to unidl.fit", "loss")
         epochs = _positive_int(epochs, "epochs", allow_zero=True)
-        batch_size = _positive_int(batch_size, "batch_size")
+        if batch_size is not None:
+            batch_size = _positive_int(batch_size, "batch_size")
+        if steps_per_epoch is not None:
+            steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
         if initial_epoch is not None:
             start = _positive_int(initial_epoch, "initial_epoch", allow_zero=True)
             if start > epochs:
@@ -202,7 +228,7 @@ class Model:
         if verbose not in (0, 1, 2):
             raise SpecError(f"must be 0 (silent), 1 (progress bar) or 2 (one line per "
                             f"epoch), got {short(verbose)}", "verbose")
-        if not isinstance(shuffle, bool):
+        if shuffle is not None and not isinstance(shuffle, bool):
             raise SpecError(f"must be True or False, got {short(shuffle)}", "shuffle")
         callbacks = _check_callbacks(callbacks)
         if class_weight is not None and not isinstance(class_weight, dict):
@@ -211,25 +237,10 @@ class Model:
         if validation_data is not None and validation_split is not None:
             raise SpecError("give validation_data or validation_split, not both",
                             "validation_split")
-        heads = self._state.heads
-        train: SampleSource = as_source(data, self.spec, heads, "data")
-        _check_batch(self.spec, batch_size, train)
-        val: SampleSource | None = None
-        if validation_split is not None:
-            if not isinstance(train, ArrayData):
-                raise SpecError("validation_split needs in-memory arrays; pass "
-                                "validation_data for a Dataset", "validation_split")
-            train, val = split_validation(train, validation_split)
-        elif validation_data is not None:
-            val = as_source(validation_data, self.spec, heads, "validation_data")
-        if class_weight is not None or sample_weight is not None:
-            require_feature(self.backend.capabilities, "sample_weight", self.backend_name,
-                            "class_weight / sample_weight")
-            if class_weight is not None and len(heads) > 1:
-                raise SpecError("class_weight applies to a single output; weight samples "
-                                "with sample_weight instead", "class_weight")
-            weights = _sample_weights(train, heads[0].loss, class_weight, sample_weight)
-            train = dataclasses.replace(train, sample_weight=weights)  # type: ignore[type-var]
+        train, val = _training_data(self, data, validation_data, validation_split,
+                                    class_weight, sample_weight, batch_size, shuffle,
+                                    steps_per_epoch, epochs, workers)
+        _check_batch(self.spec, 32 if batch_size is None else batch_size, train)
         if initial_epoch is not None:
             self._state.epochs_trained = start
         if not self._configured:
@@ -239,7 +250,8 @@ class Model:
                 self._native.set_optimizer_state(self._pending_optimizer_state)
                 self._pending_optimizer_state = None
         run_epochs(self, self._native, self._state, self._optimizer.lr, train, val, epochs,
-                   batch_size, shuffle, verbose, callbacks)
+                   32 if batch_size is None else batch_size,
+                   True if shuffle is None else shuffle, verbose, callbacks, steps_per_epoch)
         return self
 
     # -- inference --------------------------------------------------------------------
@@ -257,6 +269,8 @@ class Model:
         verbose = _verbosity(verbose)
         source = as_source(data, self.spec, self._state.heads, "data")
         _check_batch(self.spec, batch_size, source)
+        if not isinstance(source, ArrayData):  # read block by block, one call each
+            return evaluate_arrays(self._native, self._state, source, batch_size)
         native = ChunkedPredictor(self._native, verbose, "evaluate")
         # evaluate_arrays calls only .predict, which ChunkedPredictor forwards
         return evaluate_arrays(native, self._state, source, batch_size)  # type: ignore[arg-type]
@@ -292,9 +306,13 @@ class Model:
         ``verbose`` as for :meth:`evaluate`."""
         batch_size = _positive_int(batch_size, "batch_size")
         verbose = _verbosity(verbose)
-        inputs = as_x(x, self.spec, "x")
+        inputs = as_inputs(x, self.spec, "x")
         _check_batch(self.spec, batch_size, inputs)
-        out = ChunkedPredictor(self._native, verbose, "predict").predict(inputs, batch_size)
+        if isinstance(inputs, (LazyData, MappedData, StreamData)):  # read block by block
+            out = predict_outputs(self._native, inputs, batch_size)
+        else:
+            out = ChunkedPredictor(self._native, verbose, "predict").predict(inputs,
+                                                                             batch_size)
         if isinstance(self.spec, Graph):
             outs = as_tuple(out)
             return outs[0] if len(outs) == 1 else list(outs)
@@ -495,3 +513,92 @@ def _check_save_path(path: object, native_formats: Sequence[str]) -> None:
                     f"model.save writes unidl's portable format, a directory (spec.json, "
                     f"weights.safetensors, meta.json): name a directory, e.g. "
                     f"model.save({short(str(stem))}){export}", "path")
+
+
+def _training_data(model: Model, data: object, validation_data: object,
+                   validation_split: float | None, class_weight: dict[int, float] | None,
+                   sample_weight: object, batch_size: int | None, shuffle: bool | None,
+                   steps_per_epoch: int | None, epochs: int, workers: int | None
+                   ) -> tuple[SampleSource | StreamData, SampleSource | StreamData | None]:
+    """The training and validation sources of a fit, each option checked against the kind
+    of source it applies to (docs/data.md)."""
+    assert model._state is not None
+    heads, spec = model._state.heads, model.spec
+    train: DataSource | SampleSource = as_source(data, spec, heads, "data", workers)
+    val: SampleSource | StreamData | None = None
+    if isinstance(train, StreamData):
+        _stream_options(train, batch_size, shuffle, validation_split, sample_weight,
+                        steps_per_epoch, epochs)
+    elif steps_per_epoch is not None:
+        raise SpecError("applies to batch iterables (a DataLoader, a tf.data pipeline, a "
+                        f"generator), but data is {_kind(train)}, whose epoch is every "
+                        "sample once; leave steps_per_epoch out", "steps_per_epoch")
+    if validation_split is not None:
+        assert not isinstance(train, StreamData)
+        train, val = split_validation(train, validation_split)
+    elif validation_data is not None:
+        val = as_source(validation_data, spec, heads, "validation_data", workers)
+        if isinstance(val, StreamData) and val.one_pass and epochs > 1:
+            raise DataError("validation_data is a one-pass iterator (a generator), but it is "
+                            f"read after each of the {epochs} epochs; pass a re-iterable or a "
+                            "function that returns a fresh generator")
+    if class_weight is not None or sample_weight is not None:
+        require_feature(model.backend.capabilities, "sample_weight", model.backend_name,
+                        "class_weight / sample_weight")
+        if class_weight is not None and len(heads) > 1:
+            raise SpecError("class_weight applies to a single output; weight samples "
+                            "with sample_weight instead", "class_weight")
+        if isinstance(train, StreamData):
+            assert class_weight is not None
+            return dataclasses.replace(train, weigh=_class_weigher(heads[0].loss,
+                                                                   class_weight)), val
+        weights = _sample_weights(train, heads[0].loss, class_weight, sample_weight)
+        train = dataclasses.replace(train, sample_weight=weights)  # type: ignore[type-var]
+    return train, val
+
+
+def _kind(source: object) -> str:
+    return {ArrayData: "in-memory arrays", LazyData: "a memory map or array-like",
+            MappedData: "a map-style Dataset"}.get(type(source), type(source).__name__)
+
+
+def _stream_options(train: StreamData, batch_size: int | None, shuffle: bool | None,
+                    validation_split: float | None, sample_weight: object,
+                    steps_per_epoch: int | None, epochs: int) -> None:
+    """Refuse the options a batch iterable cannot honour, naming the option and the fix."""
+    name = f"data is a batch iterable ({type(train.source).__name__})"
+    if batch_size is not None:
+        raise SpecError(f"does not apply: {name}, whose batches are the batches it yields; "
+                        "leave batch_size out (or batch the stream itself)", "batch_size")
+    if shuffle:
+        raise SpecError(f"does not apply: {name}, consumed in its own order; shuffle the "
+                        "stream itself (DataLoader(shuffle=True), dataset.shuffle(n)) and "
+                        "leave shuffle out", "shuffle")
+    if validation_split is not None:
+        raise SpecError(f"cannot split {name}: it has no index; pass validation_data",
+                        "validation_split")
+    if sample_weight is not None:
+        raise SpecError(f"cannot index {name} by sample; yield (x, y, sample_weight) "
+                        "batches instead", "sample_weight")
+    if train.one_pass and epochs > 1 and steps_per_epoch is None:
+        raise DataError(f"{name} is a one-pass iterator (a generator) but epochs={epochs}; "
+                        "pass a re-iterable (a list, a DataLoader, a tf.data.Dataset), a "
+                        "function that returns a fresh generator, or steps_per_epoch")
+
+
+def _class_weigher(loss: Loss, class_weight: dict[int, float]) -> Any:
+    """``labels -> per-sample weights`` for ``class_weight`` (a stream's batches)."""
+    kind = target_kind(loss)
+    if kind == "regression":
+        raise SpecError("class_weight needs a classification loss; use sample_weight",
+                        "class_weight")
+    checked = class_weights(dict(class_weight.items()))
+
+    def weigh(y: Any) -> Array:
+        y = as_tuple(y)[0]
+        n = len(y)
+        labels = (y.reshape(-1) if kind == "sparse" else
+                  y.argmax(-1) if kind == "categorical" else (y.reshape(n, -1)[:, 0] > 0.5))
+        return np.array([checked.get(int(c), 1.0) for c in np.asarray(labels)],
+                        dtype=np.float32)
+    return weigh

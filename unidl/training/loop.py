@@ -19,7 +19,19 @@ import numpy as np
 import numpy.typing as npt
 
 from ..backend import BackendModel
-from ..data import ArrayData, Arrays, EpochPlan, SampleSource, epoch_plan, take
+from ..data import (
+    ArrayData,
+    Arrays,
+    EpochPlan,
+    SampleSource,
+    StreamData,
+    epoch_plan,
+    length,
+    plan_batches,
+    take,
+)
+from ..data.stream import Batch
+from ..errors import DataError
 from ..heads import Head, head_logs
 from ..inputs import as_tuple, labels_of
 from ..spec import Loss
@@ -27,7 +39,7 @@ from .callbacks import Logs, Trainee
 from .progress import Progress
 from .schedules import PlateauState, ReduceLROnPlateau, Schedule, step_rates
 
-__all__ = ["TrainingState", "evaluate_arrays", "run_epochs"]
+__all__ = ["TrainingState", "evaluate_arrays", "predict_outputs", "run_epochs"]
 
 Array = npt.NDArray[Any]
 
@@ -59,18 +71,66 @@ class TrainingState:
         return len(self.heads) > 1 or any(h.metrics for h in self.heads)
 
 
-def predict_source(model: BackendModel, data: SampleSource,
+#: Rows of an indexable source read per ``predict`` call when it is not in memory.
+PREDICT_BLOCK = 1024
+
+Source = SampleSource | StreamData
+
+
+def _concat(parts: list[tuple[Array, ...]]) -> tuple[Array, ...]:
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+
+def _unwrap(arrays: tuple[Array, ...], like: object) -> Arrays:
+    return arrays if isinstance(like, tuple) else arrays[0]
+
+
+def _blocks(data: Source, batch_size: int) -> Any:
+    """``(x, y)`` blocks of a source in sample order (a stream: its batches)."""
+    if isinstance(data, StreamData):
+        for x, y, _ in data.epoch():
+            yield x, y
+        return
+    everything = EpochPlan(np.arange(len(data), dtype=np.int64), max(batch_size, PREDICT_BLOCK))
+    for _, x, y in plan_batches(data, everything):
+        yield x, y
+
+
+def predict_source(model: BackendModel, data: Source,
                    batch_size: int) -> tuple[Arrays, Arrays]:
-    """(targets, outputs) of a whole source in inference mode."""
+    """(targets, outputs) of a whole source in inference mode; a source not in memory is
+    read block by block."""
     if isinstance(data, ArrayData):
-        x, y = data.x, data.y
-    else:
-        x, y = data.take(np.arange(len(data)))
-    assert y is not None
-    return y, model.predict(x, batch_size)
+        assert data.y is not None
+        return data.y, model.predict(data.x, batch_size)
+    ys: list[tuple[Array, ...]] = []
+    outs: list[tuple[Array, ...]] = []
+    out: Any = None
+    y: Any = None
+    for x, y in _blocks(data, batch_size):
+        if y is None:
+            raise DataError("the data has no targets (y); evaluation needs (x, y)")
+        ys.append(as_tuple(y))
+        out = model.predict(x, batch_size)
+        outs.append(as_tuple(out))
+    return _unwrap(_concat(ys), y), _unwrap(_concat(outs), out)
 
 
-def evaluate_arrays(model: BackendModel, state: TrainingState, data: SampleSource,
+def predict_outputs(model: BackendModel, data: Arrays | Source, batch_size: int) -> Any:
+    """Outputs for in-memory inputs or for every sample of a source, in order."""
+    if isinstance(data, (np.ndarray, tuple)):
+        return model.predict(data, batch_size)
+    if isinstance(data, ArrayData):
+        return model.predict(data.x, batch_size)
+    outs: list[tuple[Array, ...]] = []
+    out: Any = None
+    for x, _ in _blocks(data, batch_size):
+        out = model.predict(x, batch_size)
+        outs.append(as_tuple(out))
+    return _unwrap(_concat(outs), out)
+
+
+def evaluate_arrays(model: BackendModel, state: TrainingState, data: Source,
                     batch_size: int) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``data`` in inference mode."""
     y, outputs = predict_source(model, data, batch_size)
@@ -121,21 +181,134 @@ def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect
                                                                                  strict=True))
 
 
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """Consecutive batches of a stream, joined, as the backend's generic path reads them:
+    the plan handed with it is ``arange``, so every ``take`` is a contiguous slice."""
+
+    x: Arrays
+    y: Arrays | None
+    sample_weight: Array | None
+
+    def __len__(self) -> int:
+        return length(self.x)
+
+    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
+        part = slice(int(indices[0]), int(indices[-1]) + 1)
+        return take(self.x, part), None if self.y is None else take(self.y, part)
+
+
+#: Stream batches handed to the backend in one call when no callback wants batch hooks.
+STREAM_CHUNK = 32
+
+
+def _join(batches: list[Batch]) -> _Block:
+    xs = [as_tuple(b[0]) for b in batches]
+    x = _unwrap(_concat(xs), batches[0][0])
+    y0 = batches[0][1]
+    y = None if y0 is None else _unwrap(_concat([as_tuple(b[1]) for b in batches
+                                                 if b[1] is not None]), y0)
+    w = None
+    if any(b[2] is not None for b in batches):
+        w = np.concatenate([np.ones(length(b[0]), np.float32) if b[2] is None else b[2]
+                            for b in batches])
+    return _Block(x, y, w)
+
+
+@dataclass
+class _StreamEpoch:
+    """One epoch over a stream: its batches in chunks of equal-sized batches."""
+
+    model: BackendModel
+    epoch: int
+    rates: npt.NDArray[np.float64] | None
+    collect: bool
+    chunk: int | None
+    owner: Trainee
+    callbacks: Sequence[Any]
+    total: float = 0.0
+    count: int = 0
+    batches: int = 0
+
+    def run(self, stream: StreamData, steps: int | None
+            ) -> tuple[float, tuple[Array, ...] | None, tuple[Array, ...] | None, Array | None]:
+        outs: list[tuple[Array, ...]] = []
+        ys: list[tuple[Array, ...]] = []
+        ws: list[Array] = []
+        pending: list[Batch] = []
+        limit = self.chunk or STREAM_CHUNK
+        for batch in stream.epoch(steps):
+            if pending and (length(batch[0]) != length(pending[0][0]) or len(pending) >= limit):
+                self._flush(pending, outs, ys, ws)
+            pending.append(batch)
+        if pending:
+            self._flush(pending, outs, ys, ws)
+        weights = np.concatenate(ws) if ws and len(ws) == len(ys) else None
+        return (self.total / self.count, _concat(outs) if outs else None,
+                _concat(ys) if ys else None, weights)
+
+    def _flush(self, pending: list[Batch], outs: list[tuple[Array, ...]],
+               ys: list[tuple[Array, ...]], ws: list[Array]) -> None:
+        block, steps = _join(pending), len(pending)
+        n, first = len(block), self.batches
+        rates = None
+        if self.rates is not None:
+            rates = self.rates[np.minimum(np.arange(first, first + steps), len(self.rates) - 1)]
+        plan = EpochPlan(np.arange(n, dtype=np.int64), length(pending[0][0]), self.epoch, first,
+                         rates)
+        if self.chunk is not None:
+            _call(self.callbacks, "on_batch_begin", self.owner, first)
+        part = self.model.train_epoch(block, plan, self.collect)
+        self.total += float(part.loss) * n
+        self.count += n
+        self.batches += steps
+        if part.outputs is not None and block.y is not None:
+            outs.append(as_tuple(part.outputs))
+            ys.append(as_tuple(block.y))
+            if block.sample_weight is not None:
+                ws.append(block.sample_weight)
+        if self.chunk is not None:
+            _call(self.callbacks, "on_batch_end", self.owner, self.batches - 1,
+                  {"loss": float(part.loss)})
+        pending.clear()
+
+
+def stream_steps(train: StreamData, steps_per_epoch: int | None,
+                 schedule: Schedule | None) -> int | None:
+    """Batches per epoch of a stream when known (``steps_per_epoch`` or its ``len``); a
+    schedule that changes the rate every step needs it."""
+    steps = steps_per_epoch if steps_per_epoch is not None else train.length()
+    if steps is None and schedule is not None and getattr(schedule, "per", "epoch") == "step":
+        raise DataError(f"lr_schedule changes the rate every step, but {train.name} does not "
+                        "say how many batches an epoch has (no len()); pass steps_per_epoch")
+    return steps
+
+
 def run_epochs(owner: Trainee, native: BackendModel, state: TrainingState, base_lr: float,
-               train: SampleSource, val: SampleSource | None, epochs: int, batch_size: int,
-               shuffle: bool, verbose: int, callbacks: Sequence[Any]) -> None:
+               train: Source, val: Source | None, epochs: int, batch_size: int,
+               shuffle: bool, verbose: int, callbacks: Sequence[Any],
+               steps_per_epoch: int | None = None) -> None:
     """Train ``native`` ``epochs`` more epochs from ``state`` at base learning rate
     ``base_lr``, appending to ``owner.history`` as each epoch ends. ``owner`` (the model
-    the user holds) is what callbacks receive."""
-    n = len(train)
-    steps = -(-n // batch_size)
+    the user holds) is what callbacks receive. An indexable ``train`` follows the seeded
+    plan; a stream is consumed in its own order (``steps_per_epoch`` batches an epoch, or
+    one pass)."""
+    stream = train if isinstance(train, StreamData) else None
+    if stream is not None:
+        known = stream_steps(stream, steps_per_epoch, state.schedule)
+        steps = known or 0
+        n = 0
+    else:
+        assert not isinstance(train, StreamData)
+        n = len(train)
+        steps = -(-n // batch_size)
     first = state.epochs_trained
     cbs = list(callbacks)
     if verbose:
         cbs.append(Progress(verbose, first + epochs, steps))
     chunk = _chunk_batches(cbs)
     collect = state.collects_outputs
-    y_all = labels_of(train) if collect else None
+    y_all = labels_of(train) if collect and stream is None else None  # type: ignore[arg-type]
     weights = train.sample_weight
     if isinstance(state.schedule, ReduceLROnPlateau) and state.plateau is None:
         state.plateau = PlateauState(base_lr)
@@ -144,15 +317,24 @@ def run_epochs(owner: Trainee, native: BackendModel, state: TrainingState, base_
     _call(cbs, "on_train_begin", owner, logs)
     for epoch in range(first, first + epochs):
         _call(cbs, "on_epoch_begin", owner, epoch)
-        plan = epoch_plan(n, batch_size, state.seed, epoch, shuffle)
-        rates = step_rates(state.schedule, base_lr, epoch, steps, state.plateau)
-        plan = EpochPlan(plan.order, batch_size, epoch, 0, rates)
-        loss, outputs = _run_plan(native, train, plan, collect, chunk, owner, cbs)
-        logs = {"loss": loss}
-        if outputs is not None and y_all is not None:
-            logs.update(head_logs(state.heads, as_tuple(take(y_all, plan.order)), outputs,
-                                  None if weights is None else weights[plan.order],
-                                  total=False))
+        if stream is not None:
+            rates = step_rates(state.schedule, base_lr, epoch, max(steps, 1), state.plateau)
+            run = _StreamEpoch(native, epoch, rates, collect, chunk, owner, cbs)
+            loss, outputs, y_seen, w_seen = run.run(stream, steps_per_epoch)
+            logs = {"loss": loss}
+            if outputs is not None and y_seen is not None:
+                logs.update(head_logs(state.heads, y_seen, outputs, w_seen, total=False))
+        else:
+            assert not isinstance(train, StreamData)
+            plan = epoch_plan(n, batch_size, state.seed, epoch, shuffle)
+            rates = step_rates(state.schedule, base_lr, epoch, steps, state.plateau)
+            plan = EpochPlan(plan.order, batch_size, epoch, 0, rates)
+            loss, outputs = _run_plan(native, train, plan, collect, chunk, owner, cbs)
+            logs = {"loss": loss}
+            if outputs is not None and y_all is not None:
+                logs.update(head_logs(state.heads, as_tuple(take(y_all, plan.order)), outputs,
+                                      None if weights is None else weights[plan.order],
+                                      total=False))
         if val is not None:
             val_logs = evaluate_arrays(native, state, val, max(batch_size, 256))
             logs.update({f"val_{k}": v for k, v in val_logs.items()})

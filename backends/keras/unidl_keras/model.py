@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from unidl.backend import EpochResult, OutputLoss, Outputs, TrainingSetup, Weights
-from unidl.data import ArrayData, EpochPlan, SampleSource
+from unidl.data import ArrayData, EpochPlan, SampleSource, plan_batches
 from unidl.errors import BackendError, DataError, NotSupportedError, SpecError
 from unidl.spec import LOSS_KINDS, Graph
 from unidl.spec.layers import Shape
@@ -297,8 +297,7 @@ class KerasModel:
         step = trainer.step_fn(weights is not None)
         total = tf.constant(0.0, tf.float64)
         outs: list[tuple[Any, ...]] = []
-        for i, idx in enumerate(plan.batches()):
-            xb, yb = data.take(idx)
+        for i, (idx, xb, yb) in enumerate(plan_batches(data, plan)):  # read ahead
             args = [tf.constant(lrs[i]),
                     *(tf.convert_to_tensor(np.asarray(a)) for a in self._per_input(xb)),
                     *(tf.convert_to_tensor(a) for a in self._targets(yb))]

@@ -21,7 +21,7 @@ import torch
 
 from unidl import BackendError, DataError
 from unidl.backend import OutputLoss, TrainingSetup, Weights
-from unidl.data import ArrayData, Arrays, EpochPlan, SampleSource
+from unidl.data import ArrayData, Arrays, EpochPlan, SampleSource, plan_batches
 from unidl.spec import Graph
 
 from .activations import Fn
@@ -136,8 +136,7 @@ class GraphModel(TorchModel[GraphNet]):
         """Generic path: any ``SampleSource`` gathers each batch in NumPy."""
         device, spec = self._device, self.spec
         weights = getattr(data, "sample_weight", None)
-        for indices in plan.batches():
-            xb, yb = data.take(indices)
+        for indices, xb, yb in plan_batches(data, plan):  # read ahead by the data's workers
             if yb is None:
                 raise DataError("training data has no targets (y); pass (x, y)")
             yield (tuple(as_input(x).to(device, non_blocking=True)

@@ -11,7 +11,7 @@ import torch
 
 from unidl import DataError
 from unidl.backend import TrainingSetup, Weights
-from unidl.data import ArrayData, EpochPlan, SampleSource
+from unidl.data import ArrayData, EpochPlan, SampleSource, plan_batches
 from unidl.spec import Sequential
 
 from .data import DeviceArrays, as_input, as_target, as_weights
@@ -97,8 +97,7 @@ class SequentialModel(TorchModel[SequentialNet]):
         """Generic path: any ``SampleSource`` gathers each batch in NumPy."""
         device = self._device
         weights = getattr(data, "sample_weight", None)
-        for indices in plan.batches():
-            xb, yb = data.take(indices)
+        for indices, xb, yb in plan_batches(data, plan):  # read ahead by the data's workers
             if yb is None:
                 raise DataError("training data has no targets (y); pass (x, y)")
             yield (as_input(xb).to(device, non_blocking=True),

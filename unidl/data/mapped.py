@@ -1,0 +1,124 @@
+"""A user's map-style dataset (``__len__`` and ``__getitem__``), read by batch.
+
+A batch of the plan is read with one ``__getitems__(indices)`` call when the dataset
+offers it (torch's batched fetch: a list of samples back), else one ``__getitem__`` per
+sample. Every sample is checked against the first one (same structure, shapes and
+dtypes), so an item that changes mid-epoch is named by its index, not found later as a
+confusing stacking or dtype error. ``workers`` threads read batches ahead of training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
+
+from ..errors import DataError, short
+from .arrays import Arrays, Dataset
+from .tree import Signature, describe, inputs_of, signature, stack, to_numpy_tree
+
+__all__ = ["MappedData", "Prepare"]
+
+Array = npt.NDArray[Any]
+#: Stacked raw ``(x, y)`` (``y`` None when there are no targets) -> validated model arrays.
+Prepare = Callable[[Any, Any], tuple[Arrays, Arrays | None]]
+
+
+@dataclass(frozen=True, eq=False)
+class MappedData:
+    """A map-style dataset; ``prepare`` turns a stacked batch into model arrays.
+
+    ``targets``: items are ``(x, y)`` pairs (training, evaluation); when False an item is
+    ``x``, or a tuple whose first entry is ``x`` (prediction). ``expected``: the signature
+    every item must have (that of item 0); None checks each batch against its first item.
+    ``workers``: threads reading batches ahead (0: read in the training thread).
+    """
+
+    dataset: Dataset
+    prepare: Prepare
+    sample_weight: Array | None = None
+    workers: int = 0
+    name: str = "data"
+    targets: bool = True
+    expected: Signature | None = None
+    #: the model has one input (how a prediction item's ``x`` is found: ``inputs_of``)
+    single_input: bool = True
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def items(self, indices: list[int]) -> list[Any]:
+        """The raw items at ``indices``, errors in the user's code named by index."""
+        ds, name = self.dataset, self.name
+        getitems = getattr(ds, "__getitems__", None)
+        if getitems is not None:
+            try:
+                got = list(getitems(indices))
+            except Exception as e:
+                raise DataError(f"{name}.__getitems__({short(indices)}) failed: "
+                                f"{type(e).__name__}: {e}") from e
+            if len(got) != len(indices):
+                raise DataError(f"{name}.__getitems__ returned {len(got)} items for "
+                                f"{len(indices)} indices; it must return one sample per index "
+                                "(a list, as torch's batched fetch does)")
+            return got
+        out = []
+        for i in indices:
+            try:
+                out.append(ds[i])
+            except Exception as e:
+                raise DataError(f"{name}[{i}] failed: {type(e).__name__}: {e}") from e
+        return out
+
+    def split(self, item: Any, index: int) -> tuple[Any, Any]:
+        """An item as converted ``(x, y)`` (``y`` None without targets)."""
+        if self.targets:
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                got = (f"a sequence of {len(item)} items" if isinstance(item, (tuple, list))
+                       else type(item).__name__)
+                raise DataError(f"{self.name}[{index}] must return a pair (x, y), got {got}")
+            return to_numpy_tree(item[0]), to_numpy_tree(item[1])
+        return to_numpy_tree(inputs_of(item, self.single_input)), None
+
+    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
+        idx = [int(i) for i in indices]
+        xs: list[Any] = []
+        ys: list[Any] = []
+        expected = self.expected
+        for i, item in zip(idx, self.items(idx), strict=True):
+            x, y = self.split(item, i)
+            sig = signature((x, y) if self.targets else x, "item")
+            if expected is None:
+                expected = sig
+            elif sig != expected:
+                raise DataError(f"{self.name}[{i}] {describe(sig, expected)}; every item must "
+                                "have the same structure, shapes and dtypes (cast or pad in "
+                                "__getitem__)")
+            xs.append(x)
+            ys.append(y)
+        try:
+            return self.prepare(stack(xs), stack(ys) if self.targets else None)
+        except DataError as e:
+            raise type(e)(f"{self.name}, the batch of items {short(idx)}: {e}") from None
+
+
+def first_signature(item: Any, targets: bool, single_input: bool = True) -> Signature:
+    """The signature item 0 sets for the others (see :class:`MappedData`)."""
+    probe = MappedData(_One(item), lambda x, y: (x, y), targets=targets,
+                       single_input=single_input)
+    x, y = probe.split(item, 0)
+    return signature((x, y) if targets else x, "item")
+
+
+class _One:
+    def __init__(self, item: Any) -> None:
+        self.item = item
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int) -> Any:
+        return self.item
+
