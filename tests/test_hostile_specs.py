@@ -238,6 +238,22 @@ def test_initial_weights_are_float32_throughout() -> None:
     assert np.allclose(rk @ rk.T, np.eye(4), atol=1e-5)  # orthogonal rows
 
 
+def test_initial_weights_take_little_more_memory_than_the_model() -> None:
+    import tracemalloc
+
+    from unidl.initializers import initial_weights
+
+    spec = unidl.Sequential([unidl.Input((1024,)), unidl.Dense(1024, use_bias=False)])
+    tracemalloc.start()
+    try:
+        weights = initial_weights(spec, 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = sum(w.nbytes for w in weights.values())  # 4 MiB; float64 draws peaked at 3x
+    assert peak < 1.5 * size
+
+
 def test_loading_does_not_compute_initial_weights_it_would_overwrite(
         backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from unidl import api
