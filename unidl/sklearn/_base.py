@@ -203,7 +203,7 @@ class UnidlEstimator(BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
         padded = -(-n // PREDICT_BATCH) * PREDICT_BATCH
         if padded != n:
             rows = np.concatenate([rows, np.zeros((padded - n, *rows.shape[1:]), rows.dtype)])
-        out = self.model_.predict(rows, batch_size=PREDICT_BATCH)
+        out = self.model_.predict(rows, batch_size=PREDICT_BATCH, verbose=self.verbose)
         return np.asarray(out, dtype=np.float64).reshape(padded, -1)[:n]
 
 
