@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/python -m pytest "$@"
 .venv/bin/mypy --strict unidl backends/torch/unidl_torch backends/keras/unidl_keras
+.venv/bin/mypy --strict examples/unidl-numpy/unidl_numpy  # the worked example backend
+scripts/test_with_example_backend.sh  # a third backend installed never breaks tests/
 .venv/bin/lint-imports  # import contracts: pyproject.toml [tool.importlinter]
 .venv/bin/ruff check .
 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"  # docs: broken links fail

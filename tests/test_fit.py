@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 
 import unidl
 from unidl.testing.cases import Pairs
+from unidl.testing.skips import require_spec
 
 from .helpers import mlp
 
@@ -117,6 +118,7 @@ def test_build_starts_from_the_cores_initial_weights(backend: str) -> None:
 
     spec = unidl.Sequential([unidl.Input((6, 6, 2)), unidl.Conv2D(3, 3), unidl.BatchNorm(),
                              unidl.Flatten(), unidl.Dense(4)])
+    require_spec(backend, spec)
     model = unidl.build(spec, backend=backend, seed=5)
     expected = initial_weights(spec, 5)
     got = model.get_weights()
@@ -185,6 +187,7 @@ def test_cnn_with_batchnorm_trains_channels_last(backend: str, digits: Any) -> N
         unidl.Dropout(0.1),
         unidl.Dense(10, activation="softmax"),
     ])
+    require_spec(backend, spec, training=True)
     model = unidl.fit(spec, (x.reshape(-1, 8, 8, 1), y), backend=backend,
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], epochs=6,
                       optimizer=unidl.Adam(lr=3e-3), seed=0, verbose=0)

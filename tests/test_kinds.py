@@ -12,6 +12,7 @@ import pytest
 
 import unidl
 from unidl.spec import ACTIVATION_KINDS, LAYER_KINDS, LOSS_KINDS, OPTIMIZER_KINDS
+from unidl.spec.kinds import implemented
 
 
 @unidl.register_layer
@@ -151,6 +152,8 @@ def test_a_kind_without_a_builder_is_not_supported_naming_kind_and_backend(
 def test_capabilities_follow_the_registered_builders(backend: str) -> None:
     caps = unidl.registry.get_backend(backend).capabilities
     assert "CoreTestShift" not in caps.layers
+    if not implemented("layer", backend):  # e.g. unidl-numpy lists its kinds itself
+        pytest.skip(f"backend {backend!r} declares its kinds without registering builders")
     assert set(LAYER_KINDS.builtins()) <= caps.layers
     assert set(LOSS_KINDS.builtins()) <= caps.losses
 

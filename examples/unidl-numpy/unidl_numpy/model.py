@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,11 @@ class NumpyModel:
         target = Path(path)
         # Write a temporary file, then rename: a crash never leaves a half-written file.
         # (np.savez would append ".npz" to a path; writing to a file object does not.)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        # Created with mode 0o666 less the umask, like any file a program writes
+        # (tempfile.mkstemp would make it private to the user whatever the umask).
+        tmp = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
         try:
             with os.fdopen(fd, "wb") as f:
                 # (numpy's stubs mistake **arrays for its allow_pickle keyword)
