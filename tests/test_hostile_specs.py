@@ -298,6 +298,7 @@ HYPER = {
     "exponential_gamma_inf": lambda: unidl.ExponentialLR(gamma=INF),
     "cosine_eta_inf": lambda: unidl.CosineAnnealingLR(T_max=3, eta_min=INF),
     "adam_lr_huge_int": lambda: unidl.Adam(lr=10**400),
+    "huber_delta_inf": lambda: unidl.Loss("huber", delta=INF),
 }
 
 

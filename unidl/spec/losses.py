@@ -22,6 +22,7 @@ Probabilities that did not come from such a fused activation are clipped to
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import SpecError, UnknownNameError
+from ..errors import SpecError, UnknownNameError, short
+from .bounds import check_keys
 from .kinds import LOSS_KINDS, LossKind, LossTarget
 
 __all__ = ["LOSSES", "PROB_CLIP", "Loss", "loss_from", "register_loss"]
@@ -56,14 +58,15 @@ class Loss:
         kind = LOSS_KINDS.lookup(self.name, "loss")
         object.__setattr__(self, "name", kind.name)
         if not isinstance(self.from_logits, bool):
-            raise SpecError(f"must be True or False, got {self.from_logits!r:.80}",
+            raise SpecError(f"must be True or False, got {short(self.from_logits)}",
                             "loss.from_logits")
         if self.from_logits and not kind.takes_logits:
             raise SpecError(f"from_logits only applies to a cross-entropy (a loss that takes "
                             f"logits), not {kind.name!r}", "loss.from_logits")
         if isinstance(self.delta, bool) or not isinstance(self.delta, (int, float)) \
-                or not self.delta > 0:
-            raise SpecError(f"must be > 0, got {self.delta!r:.80}", "loss.delta")
+                or not 0 < self.delta < math.inf:
+            raise SpecError(f"must be a finite number > 0, got {short(self.delta)}",
+                            "loss.delta")
 
     @property
     def kind(self) -> LossKind:
@@ -114,12 +117,13 @@ def loss_from(value: object, path: str = "loss") -> Loss:
     if isinstance(value, str):
         return Loss(value)
     if isinstance(value, dict):
+        check_keys(value, [f.name for f in dataclasses.fields(Loss) if f.init], "loss", path)
         try:
             return Loss(**value)
         except TypeError as e:
             raise SpecError(str(e), path) from None
     raise SpecError(f"must be a loss name such as 'mse' or unidl.Loss(...), got "
-                    f"{value!r:.80}", path)
+                    f"{short(value)}", path)
 
 
 # -- the built-in losses' NumPy definitions ------------------------------------------------
