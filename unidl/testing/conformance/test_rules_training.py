@@ -30,6 +30,7 @@ def _saturated(loss: str) -> tuple[unidl.Sequential, dict[str, np.ndarray], np.n
                "dense/bias": np.zeros(k, np.float32)}
     x = rng.normal(size=(32, 4)).astype(np.float32)
     cls = rng.integers(0, max(k, 2), size=32)
+    y: np.ndarray
     if loss == "sparse_categorical_crossentropy":
         y = cls.astype(np.int64)
     elif loss == "categorical_crossentropy":
