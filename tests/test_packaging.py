@@ -127,6 +127,31 @@ def test_setup_refuses_an_unknown_torch_switch() -> None:
     assert proc.returncode == 2 and "UNIDL_TORCH must be 'cpu' or unset" in proc.stderr
 
 
+@pytest.mark.parametrize("switch", ["", "cpu"])
+def test_setup_passes_the_torch_switch_to_pip(tmp_path: Path, switch: str) -> None:
+    """setup.sh run in a copy whose .venv/bin/python only records its arguments: the CPU
+    switch adds PyTorch's CPU index, the default asks the machine's index alone."""
+    for name in ("pyproject.toml", "constraints.txt", "requirements-dev.txt",
+                 "scripts/setup.sh", "backends/torch/pyproject.toml",
+                 "backends/keras/pyproject.toml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "UNIDL_TORCH": switch} if switch else {
+        k: v for k, v in os.environ.items() if k != "UNIDL_TORCH"}
+    proc = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    (install,) = [c for c in (tmp_path / "calls").read_text().splitlines()
+                  if c.startswith("-m pip install")]
+    assert ("--extra-index-url https://download.pytorch.org/whl/cpu" in install) == (
+        switch == "cpu")
+    assert "-e . -e backends/torch -e backends/keras" in install
+
+
 def test_the_readme_first_screen_says_what_is_downloaded() -> None:
     first_screen = "\n".join((ROOT / "README.md").read_text(encoding="utf-8")
                              .splitlines()[:40])
