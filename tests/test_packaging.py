@@ -73,6 +73,28 @@ def test_every_install_hint_names_a_distribution_we_build() -> None:
     assert not bad, "install hints naming a distribution we do not build:\n" + "\n".join(bad)
 
 
+def test_every_requirement_on_a_unidl_distribution_is_ours_and_bounded() -> None:
+    """Every pyproject in the repository, the example backend's included: a requirement
+    on ``unidl`` would resolve to the unrelated project of that name."""
+    from packaging.requirements import Requirement
+
+    bad = []
+    for path in sorted(ROOT.glob("**/pyproject.toml")):
+        if ".venv" in path.parts:
+            continue
+        with open(path, "rb") as f:
+            project = tomllib.load(f).get("project", {})
+        texts = [*project.get("dependencies", []),
+                 *(t for deps in project.get("optional-dependencies", {}).values()
+                   for t in deps)]
+        for req in map(Requirement, texts):
+            if req.name.lower().startswith("unidl"):
+                ops = {spec.operator for spec in req.specifier}
+                if req.name not in BUILT or not ({">=", ">"} & ops and {"<", "<="} & ops):
+                    bad.append(f"{path.relative_to(ROOT)}: {req}")
+    assert not bad, bad
+
+
 def test_runtime_hints_name_our_distributions() -> None:
     assert install_hint("torch") == "pip install unidl-torch"
     assert install_hint("keras") == "pip install unidl-keras"
