@@ -292,7 +292,7 @@ class Model:
                             "output")
         index = 0 if output is None else names.index(output) if output in names else -1
         if index < 0:
-            raise SpecError(f"unknown output {output!r}; the model has {names}", "output")
+            raise SpecError(f"unknown output {short(output)}; the model has {names}", "output")
         source = as_source(data, self.spec, heads, "data")
         y, outputs = predict_source(self._native, source, _positive_int(batch_size,
                                                                         "batch_size"))
@@ -417,7 +417,7 @@ class Model:
         fmt = format or (formats[0] if formats else "")
         if fmt not in formats:
             raise NotSupportedError(
-                f"backend {self.backend_name!r} cannot export format {fmt!r}; it supports "
+                f"backend {self.backend_name!r} cannot export format {short(fmt)}; it supports "
                 f"{', '.join(formats) or 'none'}. Use model.save() for the portable format")
         target = Path(path)
         try:
