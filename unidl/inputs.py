@@ -369,9 +369,9 @@ def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str, work
     probe = MappedData(ds, prepare, name=what, targets=targets, single_input=single_input)
     x0, y0 = probe.split(first, 0)
     prepare(stack([x0]), stack([y0]) if targets else None)  # fail fast on shapes
+    expected, fast = first_signature(first, targets, single_input)
     return MappedData(ds, prepare, workers=workers, name=what, targets=targets,
-                      expected=first_signature(first, targets, single_input),
-                      single_input=single_input)
+                      expected=expected, single_input=single_input, first_quick=fast)
 
 
 def split_validation(train: SampleSource, fraction: float

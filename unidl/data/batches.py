@@ -96,10 +96,11 @@ def shard(source: Any, rank: int, world_size: int) -> Any:
     return Sharded(source, r, w)
 
 
-def plan_batches(data: SampleSource, plan: EpochPlan
+def plan_batches(data: SampleSource, plan: EpochPlan, depth: int | None = None
                  ) -> Iterator[tuple[Indices, Arrays, Arrays | None]]:
     """``(indices, x, y)`` of every batch of ``plan`` read from ``data``, in order, read
-    ahead by ``data.workers`` threads when it has any. On a :class:`Sharded` source each
+    ahead by ``data.workers`` threads when it has any (at most ``depth`` batches ahead,
+    default twice the workers). On a :class:`Sharded` source each
     batch is this rank's part of the plan's batch (an empty part is skipped)."""
     batches: Iterator[Indices] = plan.batches()
     if isinstance(data, Sharded):
@@ -110,4 +111,4 @@ def plan_batches(data: SampleSource, plan: EpochPlan
         x, y = data.take(indices)
         return indices, x, y
 
-    return read_ahead(fetch, batches, int(getattr(data, "workers", 0)))
+    return read_ahead(fetch, batches, int(getattr(data, "workers", 0)), depth)

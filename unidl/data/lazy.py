@@ -31,8 +31,10 @@ __all__ = ["RELEASE_BYTES", "LazyData", "is_lazy"]
 Array = npt.NDArray[Any]
 
 #: Bytes of a memory map read between two hand-backs of its pages.
-RELEASE_BYTES = 64 << 20
-_PAGE = mmap.PAGESIZE
+RELEASE_BYTES = 16 << 20
+#: What one row read at random may map: the kernel maps pages around a faulting one (Linux'
+#: ``fault_around_bytes``, 64 KiB by default), so a row costs at least that much.
+_FAULT = 16 * mmap.PAGESIZE
 
 
 def is_lazy(value: object) -> bool:
@@ -66,7 +68,7 @@ class _Pages:
         mm = getattr(leaf, "_mmap", None)
         if mm is None or getattr(leaf, "mode", "c") == "c" or leaf.ndim == 0:
             return
-        row = max(abs(int(leaf.strides[0])), _PAGE)
+        row = max(abs(int(leaf.strides[0])), _FAULT)
         with self._lock:
             total = self._read.get(id(mm), 0) + count * row
             if total < RELEASE_BYTES:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ..errors import DataError, short
 from .arrays import Arrays, Dataset
-from .tree import Signature, describe, inputs_of, signature, stack, to_numpy_tree
+from .tree import Signature, describe, inputs_of, quick, signature, stack, to_numpy_tree
 
 __all__ = ["MappedData", "Prepare"]
 
@@ -45,6 +45,12 @@ class MappedData:
     expected: Signature | None = None
     #: the model has one input (how a prediction item's ``x`` is found: ``inputs_of``)
     single_input: bool = True
+    #: :func:`~unidl.data.tree.quick` of item 0 (what each item is compared with)
+    first_quick: Any = None
+
+    @property
+    def _quick(self) -> Any:
+        return self.first_quick if self.expected is not None else None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -86,14 +92,17 @@ class MappedData:
         idx = [int(i) for i in indices]
         xs: list[Any] = []
         ys: list[Any] = []
-        expected = self.expected
+        targets, expected, first = self.targets, self._quick, None
         for i, item in zip(idx, self.items(idx), strict=True):
             x, y = self.split(item, i)
-            sig = signature((x, y) if self.targets else x, "item")
+            sig = quick((x, y) if targets else x)
             if expected is None:
-                expected = sig
+                expected, first = sig, (x, y)
             elif sig != expected:
-                raise DataError(f"{self.name}[{i}] {describe(sig, expected)}; every item must "
+                was = signature(first if targets else first[0], "item") \
+                    if first is not None else self.expected or ()
+                got = signature((x, y) if targets else x, "item")
+                raise DataError(f"{self.name}[{i}] {describe(got, was)}; every item must "
                                 "have the same structure, shapes and dtypes (cast or pad in "
                                 "__getitem__)")
             xs.append(x)
@@ -104,12 +113,15 @@ class MappedData:
             raise type(e)(f"{self.name}, the batch of items {short(idx)}: {e}") from None
 
 
-def first_signature(item: Any, targets: bool, single_input: bool = True) -> Signature:
-    """The signature item 0 sets for the others (see :class:`MappedData`)."""
+def first_signature(item: Any, targets: bool, single_input: bool = True
+                    ) -> tuple[Signature, Any]:
+    """The signature item 0 sets for the others, and its quick form (see
+    :class:`MappedData`)."""
     probe = MappedData(_One(item), lambda x, y: (x, y), targets=targets,
                        single_input=single_input)
     x, y = probe.split(item, 0)
-    return signature((x, y) if targets else x, "item")
+    tree = (x, y) if targets else x
+    return signature(tree, "item"), quick(tree)
 
 
 class _One:

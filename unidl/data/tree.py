@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["describe", "entries", "gather", "inputs_of", "rows", "signature", "slice_tree", "stack",
-           "to_numpy", "to_numpy_tree"]
+__all__ = ["describe", "entries", "gather", "inputs_of", "quick", "rows", "signature",
+           "slice_tree", "stack", "to_numpy", "to_numpy_tree"]
 
 Array = npt.NDArray[Any]
 #: ``(path, per-item shape, dtype)`` of each leaf: what must not change between items.
@@ -66,9 +66,9 @@ def inputs_of(item: Any, single_input: bool) -> Any:
 
 def _leaves(tree: Any, path: str) -> list[tuple[str, Any]]:
     if isinstance(tree, dict):
-        return [(f"{path}[{k!r}]", v) for k, v in tree.items()]
+        return [leaf for k, v in tree.items() for leaf in _leaves(v, f"{path}[{k!r}]")]
     if isinstance(tree, tuple):
-        return [(f"{path}[{i}]", v) for i, v in enumerate(tree)]
+        return [leaf for i, v in enumerate(tree) for leaf in _leaves(v, f"{path}[{i}]")]
     return [(path, tree)]
 
 
@@ -79,6 +79,18 @@ def signature(tree: Any, path: str, batched: bool = False) -> Signature:
         shape = tuple(getattr(leaf, "shape", ()))
         out.append((p, shape[1:] if batched else shape, str(getattr(leaf, "dtype", "?"))))
     return tuple(out)
+
+
+def quick(tree: Any) -> Any:
+    """A cheap stand-in for :func:`signature` (compared per sample): shapes and dtypes
+    without the paths and names."""
+    if isinstance(tree, np.ndarray):
+        return tree.shape, tree.dtype
+    if isinstance(tree, dict):
+        return tuple((k, quick(v)) for k, v in tree.items())
+    if isinstance(tree, tuple):
+        return tuple(quick(v) for v in tree)
+    return type(tree)
 
 
 def describe(got: Signature, expected: Signature) -> str:

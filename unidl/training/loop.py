@@ -11,7 +11,7 @@ NumPy definitions in ``unidl.losses`` and ``unidl.metrics``. History keys follow
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,28 +181,13 @@ def _run_plan(model: BackendModel, train: SampleSource, plan: EpochPlan, collect
                                                                                  strict=True))
 
 
-@dataclass(frozen=True, eq=False)
-class _Block:
-    """Consecutive batches of a stream, joined, as the backend's generic path reads them:
-    the plan handed with it is ``arange``, so every ``take`` is a contiguous slice."""
-
-    x: Arrays
-    y: Arrays | None
-    sample_weight: Array | None
-
-    def __len__(self) -> int:
-        return length(self.x)
-
-    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
-        part = slice(int(indices[0]), int(indices[-1]) + 1)
-        return take(self.x, part), None if self.y is None else take(self.y, part)
+#: Batches handed to the backend in one call when no callback wants batch hooks.
+CHUNK = 32
 
 
-#: Stream batches handed to the backend in one call when no callback wants batch hooks.
-STREAM_CHUNK = 32
-
-
-def _join(batches: list[Batch]) -> _Block:
+def _join(batches: list[Batch]) -> ArrayData:
+    """Consecutive batches joined into in-memory arrays: the backend's fast path then runs
+    them (with a plan of ``arange``) as it runs arrays."""
     xs = [as_tuple(b[0]) for b in batches]
     x = _unwrap(_concat(xs), batches[0][0])
     y0 = batches[0][1]
@@ -212,12 +197,23 @@ def _join(batches: list[Batch]) -> _Block:
     if any(b[2] is not None for b in batches):
         w = np.concatenate([np.ones(length(b[0]), np.float32) if b[2] is None else b[2]
                             for b in batches])
-    return _Block(x, y, w)
+    return ArrayData(x, y, w)
+
+
+def _read_plan(data: SampleSource, plan: EpochPlan) -> Iterator[Batch]:
+    """The plan's batches of an indexable source that is not in memory, read ahead by its
+    workers a whole chunk ahead of the chunk being trained."""
+    weights = data.sample_weight
+    depth = max(2 * int(getattr(data, "workers", 0)), 2 * CHUNK)
+    for indices, x, y in plan_batches(data, plan, depth):
+        yield x, y, None if weights is None else weights[indices]
 
 
 @dataclass
-class _StreamEpoch:
-    """One epoch over a stream: its batches in chunks of equal-sized batches."""
+class _ChunkedEpoch:
+    """One epoch read batch by batch (a stream, a memory map, a dataset), trained in
+    chunks of consecutive equal-sized batches joined into arrays, so each backend runs
+    them on its fast path; targets and weights are kept for the epoch's metrics."""
 
     model: BackendModel
     epoch: int
@@ -230,14 +226,14 @@ class _StreamEpoch:
     count: int = 0
     batches: int = 0
 
-    def run(self, stream: StreamData, steps: int | None
+    def run(self, batches: Iterator[Batch]
             ) -> tuple[float, tuple[Array, ...] | None, tuple[Array, ...] | None, Array | None]:
         outs: list[tuple[Array, ...]] = []
         ys: list[tuple[Array, ...]] = []
         ws: list[Array] = []
         pending: list[Batch] = []
-        limit = self.chunk or STREAM_CHUNK
-        for batch in stream.epoch(steps):
+        limit = self.chunk or CHUNK
+        for batch in batches:
             if pending and (length(batch[0]) != length(pending[0][0]) or len(pending) >= limit):
                 self._flush(pending, outs, ys, ws)
             pending.append(batch)
@@ -308,7 +304,7 @@ def run_epochs(owner: Trainee, native: BackendModel, state: TrainingState, base_
         cbs.append(Progress(verbose, first + epochs, steps))
     chunk = _chunk_batches(cbs)
     collect = state.collects_outputs
-    y_all = labels_of(train) if collect and stream is None else None  # type: ignore[arg-type]
+    y_all = labels_of(train) if collect and isinstance(train, ArrayData) else None
     weights = train.sample_weight
     if isinstance(state.schedule, ReduceLROnPlateau) and state.plateau is None:
         state.plateau = PlateauState(base_lr)
@@ -317,15 +313,22 @@ def run_epochs(owner: Trainee, native: BackendModel, state: TrainingState, base_
     _call(cbs, "on_train_begin", owner, logs)
     for epoch in range(first, first + epochs):
         _call(cbs, "on_epoch_begin", owner, epoch)
-        if stream is not None:
-            rates = step_rates(state.schedule, base_lr, epoch, max(steps, 1), state.plateau)
-            run = _StreamEpoch(native, epoch, rates, collect, chunk, owner, cbs)
-            loss, outputs, y_seen, w_seen = run.run(stream, steps_per_epoch)
+        if stream is not None or not isinstance(train, ArrayData):
+            if stream is not None:
+                rates = step_rates(state.schedule, base_lr, epoch, max(steps, 1),
+                                   state.plateau)
+                batches = stream.epoch(steps_per_epoch)
+            else:
+                assert not isinstance(train, StreamData)
+                rates = step_rates(state.schedule, base_lr, epoch, steps, state.plateau)
+                batches = _read_plan(train, epoch_plan(n, batch_size, state.seed, epoch,
+                                                       shuffle))
+            run = _ChunkedEpoch(native, epoch, rates, collect, chunk, owner, cbs)
+            loss, outputs, y_seen, w_seen = run.run(batches)
             logs = {"loss": loss}
             if outputs is not None and y_seen is not None:
                 logs.update(head_logs(state.heads, y_seen, outputs, w_seen, total=False))
         else:
-            assert not isinstance(train, StreamData)
             plan = epoch_plan(n, batch_size, state.seed, epoch, shuffle)
             rates = step_rates(state.schedule, base_lr, epoch, steps, state.plateau)
             plan = EpochPlan(plan.order, batch_size, epoch, 0, rates)
