@@ -207,9 +207,11 @@ def test_any_spec_a_spec_function_and_its_outputs(iris: tuple[Array, Array]) -> 
     backend = BACKENDS[0]
     softmax = unidl.Sequential([unidl.Input((4,)), unidl.Dense(8, activation="relu"),
                                 unidl.Dense(3, activation="softmax")])
-    a = UnidlClassifier(softmax, backend=backend, epochs=30, learning_rate=0.02,
+    # 60 epochs: with float32 initial draws, 30 at lr 0.02 separate only setosa (0.67 on
+    # both backends alike); 60 at lr 0.05 reach 0.987 on both
+    a = UnidlClassifier(softmax, backend=backend, epochs=60, learning_rate=0.05,
                         device="cpu").fit(x, y)
-    assert a.score(x, y) > 0.8
+    assert a.score(x, y) > 0.9
     np.testing.assert_allclose(a.predict_proba(x).sum(axis=1), 1.0, atol=1e-12)
     np.testing.assert_allclose(a.decision_function(x), np.log(a.predict_proba(x)), atol=1e-5)
 
