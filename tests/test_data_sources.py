@@ -317,9 +317,9 @@ MEMORY_CHILD = textwrap.dedent("""
 
 def test_training_on_a_memory_map_keeps_the_resident_set_bounded(backend: str,
                                                                   tmp_path: Path) -> None:
-    """A memory-mapped ``.npy`` of UNIDL_TEST_MAP_MB (default 512) MB: peak RSS growth
+    """A memory-mapped ``.npy`` of UNIDL_TEST_MAP_MB (default 1024) MB: peak RSS growth
     stays under 600 MB per 2 GB of map (docs/data.md records the 2 GB run)."""
-    megabytes = int(os.environ.get("UNIDL_TEST_MAP_MB", "512"))
+    megabytes = int(os.environ.get("UNIDL_TEST_MAP_MB", "1024"))
     rows = megabytes * (1 << 20) // (256 * 4)
     path = tmp_path / "big.npy"
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, 256))

@@ -204,7 +204,7 @@ def _read_plan(data: SampleSource, plan: EpochPlan) -> Iterator[Batch]:
     """The plan's batches of an indexable source that is not in memory, read ahead by its
     workers a whole chunk ahead of the chunk being trained."""
     weights = data.sample_weight
-    depth = max(2 * int(getattr(data, "workers", 0)), 2 * CHUNK)
+    depth = CHUNK + 2 * int(getattr(data, "workers", 0))
     for indices, x, y in plan_batches(data, plan, depth):
         yield x, y, None if weights is None else weights[indices]
 
