@@ -19,7 +19,7 @@ from unidl import registry
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/index.md", "docs/getting-started.md", "docs/graphs.md"]
 OWN_TESTS = ["docs/sklearn.md", "docs/extending.md", "docs/backend-authors.md"]
-FRAGMENTS_ONLY = ["docs/training.md", "docs/side-by-side.md"]
+FRAGMENTS_ONLY = ["docs/training.md", "docs/side-by-side.md", "docs/distributed.md"]
 
 
 def _blocks(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from ._distributions import install_hint
 from .backend import Backend, Weights, check_weights
 from .capabilities import check_device_kind, check_spec
 from .devices import canonical_device, resolve_device
+from .distributed import check_devices, launcher_of
 from .errors import (
     BackendNotFoundError,
     ModelFormatError,
@@ -99,7 +100,8 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
         device: str = "auto", shuffle: bool | None = None, verbose: int = 1,
         callbacks: Sequence[Any] = (), lr_schedule: Schedule | dict[str, Any] | None = None,
         class_weight: dict[int, float] | None = None, sample_weight: object = None,
-        steps_per_epoch: int | None = None, workers: int | None = None) -> Model:
+        steps_per_epoch: int | None = None, workers: int | None = None,
+        devices: int | None = None) -> Model:
     """Build ``spec`` on ``backend`` and train it; returns the trained :class:`Model`.
 
     Everything is validated before any training starts (spec, loss, optimizer, metric
@@ -109,15 +111,18 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
     array or a dict/list of arrays. ``data`` may also be a memory map, a ``Dataset`` or a
     batch iterable (docs/data.md: ``batch_size`` 32 and ``shuffle`` True apply to
     indexable data; ``steps_per_epoch`` to streams; ``workers`` to datasets).
+    ``devices=N`` trains data-parallel on N local workers (docs/distributed.md).
     """
     data = data_with_y(data, y, "unidl.fit(spec, {}, ...)")
+    if (check_devices(devices) or 1) > 1:  # refused before anything is built
+        launcher_of(_choose_backend(backend))
     model = build(spec, backend, seed=seed, device=device)
     model.compile(loss, optimizer, metrics, lr_schedule, loss_weights)
     return model.fit(data, epochs=epochs, batch_size=batch_size,
                      validation_data=validation_data, validation_split=validation_split,
                      shuffle=shuffle, verbose=verbose, callbacks=callbacks,
                      class_weight=class_weight, sample_weight=sample_weight,
-                     steps_per_epoch=steps_per_epoch, workers=workers)
+                     steps_per_epoch=steps_per_epoch, workers=workers, devices=devices)
 
 
 def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto") -> Model:

@@ -63,6 +63,11 @@ class TrainingSetup:
     #: One entry per model output (``spec.output_names`` order for a ``Graph``; a single
     #: entry equal to ``(loss, 1.0, logits_loss)`` for a ``Sequential``).
     outputs: tuple[OutputLoss, ...] = ()
+    #: ``(rank, world_size)`` of a data-parallel run (``(0, 1)``: one process). A backend
+    #: that trains data-parallel (see ``unidl.distributed.Launcher``) then trains on part
+    #: ``rank`` of every global batch (``unidl.data.shard_batch``), weighting each part's
+    #: loss by its share of the global batch and summing gradients over the group.
+    shard: tuple[int, int] = (0, 1)
 
 
 @dataclass(frozen=True)

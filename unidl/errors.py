@@ -18,6 +18,7 @@ __all__ = [
     "BackendNotFoundError",
     "DataError",
     "DeviceError",
+    "DistributedError",
     "MissingDependencyError",
     "ModelFormatError",
     "NotSupportedError",
@@ -126,6 +127,11 @@ class NotSupportedError(BackendError, NotImplementedError):
 class MissingDependencyError(UnidlError, ImportError):
     """An optional feature needs a package that is not installed; the message names the
     extra (``pip install "unidl-core[EXTRA]"``) that brings it."""
+
+
+class DistributedError(UnidlError, RuntimeError):
+    """A worker of a data-parallel run died, failed or stopped answering; the message
+    names its rank."""
 
 
 class ModelFormatError(UnidlError, OSError):

@@ -15,6 +15,7 @@ from ._calls import data_with_y
 from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
 from .capabilities import check_training, require_feature
 from .data import ArrayData, LazyData, MappedData, SampleSource, StreamData
+from .distributed import Job, Rank, check_devices, check_launch, launcher_of, launcher_rank, on_rank
 from .errors import DataError, NotSupportedError, SpecError, UnidlError, short
 from .heads import Head, resolve_heads
 from .inputs import (
@@ -43,6 +44,7 @@ from .training.loop import (
 )
 from .training.progress import ChunkedPredictor
 from .training.schedules import PlateauState, Schedule, schedule_from
+from .workers import TIMEOUT_S, fit_on_workers, restore
 
 __all__ = ["Model"]
 
@@ -193,7 +195,7 @@ class Model:
             verbose: int = 1, callbacks: Sequence[Any] = (),
             class_weight: dict[int, float] | None = None, sample_weight: object = None,
             initial_epoch: int | None = None, steps_per_epoch: int | None = None,
-            workers: int | None = None) -> Model:
+            workers: int | None = None, devices: int | None = None) -> Model:
         """Train for ``epochs`` more epochs; ``history`` grows by one entry per epoch.
 
         With ``initial_epoch`` (Keras semantics) training runs epochs ``initial_epoch`` to
@@ -209,8 +211,23 @@ class Model:
         indexable data; a stream brings its own batches and order, and
         ``steps_per_epoch`` batches make its epoch). ``workers``: threads reading a
         dataset or memory map ahead of training (default: up to 4).
+
+        ``devices=N`` trains data-parallel on N local workers (the backend's engine, e.g.
+        torch DDP) and brings the trained model back here; under a launcher such as
+        ``torchrun`` this process trains as its rank. ``batch_size`` stays the global
+        batch (docs/distributed.md).
         """
         data = data_with_y(data, y, "model.fit({}, ...)")
+        world = check_devices(devices)
+        launched = launcher_rank()
+        check_launch(world, launched)
+        launcher = launcher_of(self.backend) if (world or 1) > 1 or launched else None
+        options = {"epochs": epochs, "batch_size": batch_size,
+                   "validation_data": validation_data, "validation_split": validation_split,
+                   "shuffle": shuffle, "verbose": verbose, "callbacks": callbacks,
+                   "class_weight": class_weight, "sample_weight": sample_weight,
+                   "initial_epoch": initial_epoch, "steps_per_epoch": steps_per_epoch,
+                   "workers": workers}
         if self._state is None or self._optimizer is None:
             raise SpecError("the model has no loss yet; call model.compile(loss=..., "
                             "optimizer=...) or pass loss= to unidl.fit", "loss")
@@ -241,10 +258,19 @@ class Model:
                                     class_weight, sample_weight, batch_size, shuffle,
                                     steps_per_epoch, epochs, workers)
         _check_batch(self.spec, 32 if batch_size is None else batch_size, train)
+        if launcher is not None and launched is None:
+            assert world is not None
+            fit_on_workers(self, launcher, world, data, options)
+            return self
         if initial_epoch is not None:
             self._state.epochs_trained = start
+        if launched is not None:
+            callbacks, verbose = self._join(launched, callbacks, verbose)
         if not self._configured:
-            self._native.configure(self._setup())
+            setup = self._setup()
+            if launched is not None:
+                setup = dataclasses.replace(setup, shard=launched.shard)
+            self._native.configure(setup)
             self._configured = True
             if self._pending_optimizer_state is not None:
                 self._native.set_optimizer_state(self._pending_optimizer_state)
@@ -253,6 +279,30 @@ class Model:
                    32 if batch_size is None else batch_size,
                    True if shuffle is None else shuffle, verbose, callbacks, steps_per_epoch)
         return self
+
+    def _join(self, rank: Rank, callbacks: list[Any], verbose: int
+              ) -> tuple[list[Any], int]:
+        """Join the data-parallel group as ``rank``: the callbacks and progress this rank
+        runs (rank 0: all; the others: those that decide, silently)."""
+        if self._configured:
+            raise SpecError("this model was already trained in one process; under a launcher "
+                            "build it in the launched script before the first fit", "devices")
+        launcher_of(self.backend).join(rank, self.device, TIMEOUT_S)
+        return on_rank(callbacks, rank.rank), verbose if rank.rank == 0 else 0
+
+    @classmethod
+    def _from_job(cls, job: Job) -> Model:
+        """The model a ``fit(devices=N)`` worker rebuilds from ``job``."""
+        model: Model = restore(cls, job)
+        return model
+
+    def _adopt_training(self, training: dict[str, Any]) -> None:
+        """Take the epoch count and plateau state of a model trained elsewhere."""
+        assert self._state is not None
+        self._state.epochs_trained = int(training.get("epochs_trained",
+                                                      self._state.epochs_trained))
+        if training.get("plateau"):
+            self._state.plateau = PlateauState(**training["plateau"])
 
     # -- inference --------------------------------------------------------------------
     def evaluate(self, data: object, y: object = None, batch_size: int = 256, *,

@@ -227,6 +227,9 @@ class ModelCheckpoint(Callback):
     the model stays in memory for ``fit`` to return.
     """
 
+    #: writes files: in a data-parallel run, rank 0 alone runs it
+    rank_zero_only = True
+
     def __init__(self, path: str | Path, monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto") -> None:
         self.path = _checkpoint_template(_path(path, "ModelCheckpoint"))
@@ -276,6 +279,9 @@ class TerminateOnNaN(Callback):
 class CSVLogger(Callback):
     """Append one row per epoch (``epoch`` and every log value) to a CSV file."""
 
+    #: writes files: in a data-parallel run, rank 0 alone runs it
+    rank_zero_only = True
+
     def __init__(self, path: str | Path, separator: str = ",", append: bool = False) -> None:
         if not isinstance(separator, str) or len(separator) != 1:
             raise SpecError(f"must be one character, got {separator!r}", "CSVLogger.separator")
@@ -303,6 +309,9 @@ class TensorBoard(Callback):
     """Write every epoch log value and the learning rate as TensorBoard scalars (tags
     ``epoch_<name>``, step = epoch), with TensorBoard's own event-file writer (needs the
     ``tensorboard`` package)."""
+
+    #: writes files: in a data-parallel run, rank 0 alone runs it
+    rank_zero_only = True
 
     def __init__(self, log_dir: str | Path) -> None:
         self.log_dir = Path(_path(log_dir, "TensorBoard"))

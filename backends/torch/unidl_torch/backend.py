@@ -13,6 +13,7 @@ from unidl.spec import Graph, ModelSpec
 
 from . import activations, builders, losses, optimizers
 from .devices import available_devices
+from .distributed import TorchLauncher
 from .export import FORMATS
 from .graph_model import GraphModel
 from .sequential_model import SequentialModel
@@ -50,6 +51,11 @@ class TorchBackend:
     @property
     def native_formats(self) -> tuple[str, ...]:
         return FORMATS
+
+    @property
+    def distributed(self) -> TorchLauncher:
+        """Data-parallel training on torch.distributed (``fit(devices=N)``, ``torchrun``)."""
+        return TorchLauncher()
 
     def available_devices(self) -> list[str]:
         return available_devices()

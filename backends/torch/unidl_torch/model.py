@@ -18,12 +18,14 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from unidl import BackendError, DataError
+from unidl import BackendError, DataError, NotSupportedError
 from unidl.backend import EpochResult, Outputs, TrainingSetup, Weights
 from unidl.data import EpochPlan, SampleSource
 from unidl.spec import Optimizer
 
+from .builders.normalization import BatchNormModule
 from .devices import full_precision
+from .distributed import Group
 from .export import save
 from .network import Slot
 from .optimizer_state import load_state, state_of
@@ -66,8 +68,13 @@ class TorchModel(Generic[NetT]):
     """Build once, then predict / configure / train_epoch / export (see ``unidl.backend``).
 
     Subclasses build ``net`` and its canonical weight slots in :meth:`_build` and implement
-    ``predict``, :meth:`_configure_loss` and :meth:`_train_steps`.
+    ``predict``, :meth:`_configure_loss` and :meth:`_train_steps`. One configured with a
+    ``shard`` of several workers trains data-parallel (``group``, :attr:`_scales`): a
+    subclass that can sets :attr:`shards`.
     """
+
+    #: Whether the subclass trains on its part of each global batch (data-parallel).
+    shards = False
 
     def __init__(self, weights: Weights, device: str) -> None:
         self._device_name = device
@@ -82,6 +89,9 @@ class TorchModel(Generic[NetT]):
         self._clip: Callable[[], object] | None = None
         self._seed = 0
         self._steps = 0  # optimizer steps since configure (the canonical "step")
+        self._group: Group | None = None
+        #: each step's share of its global batch, when data-parallel (None: one process)
+        self._scales: list[float] | None = None
         self.set_weights(weights)
 
     def _build(self) -> tuple[NetT, list[Slot]]:
@@ -113,7 +123,19 @@ class TorchModel(Generic[NetT]):
         self._optimizer_spec = setup.optimizer
         self._clip = _clipper(setup.optimizer, self._params)
         self._steps = 0
+        self._configure_group(setup.shard)
         self._configure_loss(setup)
+
+    def _configure_group(self, shard: tuple[int, int]) -> None:
+        rank, world = shard
+        self._group = Group(rank, world) if world > 1 else None
+        if self._group is not None and not self.shards:
+            raise NotSupportedError(f"the torch backend trains {type(self).__name__} models "
+                                    "in one process only; data-parallel training takes a "
+                                    "unidl.Sequential")
+        for module in self.net.modules():  # BatchNorm: statistics of the global batch
+            if isinstance(module, BatchNormModule):
+                module.group = self._group
 
     def _configure_loss(self, setup: TrainingSetup) -> None:
         """Prepare the loss functions (and fused heads) the training steps use."""
@@ -130,11 +152,20 @@ class TorchModel(Generic[NetT]):
         if plan.first_batch == 0:  # an epoch starts: its masks depend on (seed, epoch) only
             self._generator.manual_seed(epoch_seed(self._seed, plan.epoch))
         self.net.train()
+        group = self._group
+        sizes = np.diff(np.minimum(np.arange(len(plan) + 1) * plan.batch_size, n))
+        if group is not None:
+            self._scales = [(p.stop - p.start) / int(size)
+                            for p, size in ((group.part(int(s)), s) for s in sizes)]
         with full_precision(self._device):
             losses, outputs = self._train_steps(data, plan, lrs, collect_outputs)
             self._steps += len(losses)
-            sizes = np.diff(np.minimum(np.arange(len(losses) + 1) * plan.batch_size, n))
-            per_batch = torch.stack(losses).to("cpu", torch.float64).numpy()  # the one sync
+            stacked = torch.stack(losses)
+            if group is not None:  # each rank's losses are its parts' shares
+                stacked = group.sum(stacked)
+                if outputs is not None:
+                    outputs = group.gather_rows(np.asarray(outputs), sizes.tolist())
+            per_batch = stacked.to("cpu", torch.float64).numpy()  # the one sync
         return EpochResult(float(per_batch @ sizes) / n, outputs)
 
     def _train_steps(self, data: SampleSource, plan: EpochPlan, lrs: list[float] | None,

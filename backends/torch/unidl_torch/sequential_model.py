@@ -30,6 +30,8 @@ class SequentialModel(TorchModel[SequentialNet]):
     """A ``Sequential`` as a :class:`~unidl_torch.network.SequentialNet`; arrays in, arrays
     out."""
 
+    shards = True
+
     def __init__(self, spec: Sequential, weights: Weights, device: str) -> None:
         self.spec = spec
         self._loss: LossFn | None = None
@@ -79,6 +81,12 @@ class SequentialModel(TorchModel[SequentialNet]):
         """Fast path: data lives on the device; batches are gathered (or sliced) there."""
         x, y, w = self._arrays.get(data, self._class_indices)
         order, bs = plan.order, plan.batch_size
+        if self._group is not None:  # this rank's part of every global batch
+            group, device = self._group, self._device
+            parts = (torch.from_numpy(np.ascontiguousarray(b[group.part(len(b))]))
+                     .to(device) for b in plan.batches())
+            return ((x.index_select(0, i), y.index_select(0, i),
+                     None if w is None else w.index_select(0, i)) for i in parts)
         start, stop = int(order[0]), int(order[0]) + len(order)
         if np.array_equal(order, np.arange(start, stop)):  # a contiguous run: views
             x, y, n = x[start:stop], y[start:stop], stop - start
@@ -95,11 +103,14 @@ class SequentialModel(TorchModel[SequentialNet]):
 
     def _host_batches(self, data: SampleSource, plan: EpochPlan) -> Iterator[Batch]:
         """Generic path: any ``SampleSource`` gathers each batch in NumPy."""
-        device = self._device
+        device, group = self._device, self._group
         weights = getattr(data, "sample_weight", None)
         for indices, xb, yb in plan_batches(data, plan):  # read ahead by the data's workers
             if yb is None:
                 raise DataError("training data has no targets (y); pass (x, y)")
+            if group is not None:  # this rank's part of the global batch
+                part = group.part(len(indices))
+                indices, xb, yb = indices[part], xb[part], yb[part]
             yield (as_input(xb).to(device, non_blocking=True),
                    as_target(yb, self._class_indices).to(device, non_blocking=True),
                    None if weights is None else
@@ -126,12 +137,20 @@ class SequentialModel(TorchModel[SequentialNet]):
         head = self.net.head if self._fused_head else None
         losses: list[torch.Tensor] = []
         outputs: list[torch.Tensor] | None = [] if collect else None
+        scales, sync = self._scales, self._group
         for xb, yb, wb in batches:
             for p in params:  # zero_grad(set_to_none=True) without its profiler wrapper
                 p.grad = None
             out = forward(xb)
-            loss = loss_fn_(yb, out) if wb is None else weighted(yb, out, wb)
+            if scales is not None:  # data-parallel: this part's share of the global mean
+                share = scales[len(losses)]
+                loss = out.sum() * 0.0 if share == 0 else share * (
+                    loss_fn_(yb, out) if wb is None else weighted(yb, out, wb))
+            else:
+                loss = loss_fn_(yb, out) if wb is None else weighted(yb, out, wb)
             backward(loss)
+            if sync is not None and params:
+                sync.sum_gradients(params)
             if clip is not None:
                 clip()
             if lrs is not None:

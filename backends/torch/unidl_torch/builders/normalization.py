@@ -10,12 +10,19 @@ LayerNorm      ``weight`` (C,), ``bias`` (C,)            -> ``nn.LayerNorm(C, ep
 
 BatchNorm takes whichever layout it is handed (layout ``"any"``): inside a run of
 channels-first image layers it normalises (N, C, H, W) with torch's 4-D kernel, elsewhere
-a channels-last tensor as (N*H*W, C) rows, the same arithmetic.
+a channels-last tensor as (N*H*W, C) rows, the same arithmetic. In a data-parallel run
+(``group`` set) it takes the mean and variance of the global batch: the sums over every
+rank's part are all-reduced with ``torch.distributed.nn``'s autograd-aware all-reduce, so
+the backward pass also flows through the other ranks' samples (SyncBatchNorm's meaning).
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import torch
+import torch.distributed.nn.functional as dist_nn
 import torch.nn.functional as F
 from torch import nn
 
@@ -24,6 +31,16 @@ from unidl.spec import BatchNorm, LayerNorm
 from .base import BuildContext, Weight, builds
 
 __all__ = ["BatchNormModule", "LayerNormModule"]
+
+
+def _all_reduce(t: torch.Tensor) -> torch.Tensor:
+    """The sum of ``t`` over the group, differentiable (the backward pass sums the
+    gradients over the group too). torch marks ``torch.distributed.nn`` deprecated in
+    favour of functional collectives, whose autograd support is still in progress."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        result: torch.Tensor = dist_nn.all_reduce(t)  # type: ignore[no-untyped-call]
+        return result
 
 
 class BatchNormModule(nn.Module):
@@ -50,12 +67,35 @@ class BatchNormModule(nn.Module):
         self.channels_first = channels_first
         self.update = 1.0 - spec.momentum
         self.eps = spec.epsilon
+        #: the data-parallel group (``unidl_torch.distributed.Group``), or None
+        self.group: Any = None
+
+    def _synced(self, flat: torch.Tensor) -> torch.Tensor:
+        """Training with the statistics of the global batch (every rank's part): the
+        all-reduced sum and count give the mean, then the all-reduced squared deviations
+        the biased variance, as one process computes them over the whole batch."""
+        dims = (0, 2, 3) if flat.dim() == 4 else (0,)
+        shape = (1, -1, 1, 1) if flat.dim() == 4 else (1, -1)
+        count = torch.tensor([flat.numel() // self.channels], dtype=flat.dtype,
+                             device=flat.device)
+        total = _all_reduce(torch.cat([flat.sum(dims), count]))
+        n = float(total[-1].item())
+        mean = total[:-1] / n
+        centred = flat - mean.reshape(shape)
+        var = _all_reduce(centred.square().sum(dims)) / n
+        with torch.no_grad():
+            self.running_mean.lerp_(mean.detach(), self.update)
+            self.running_var.lerp_(var.detach(), self.update)
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        return centred * scale.reshape(shape) + self.bias.reshape(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         flat = x if (self.channels_first or x.dim() == 2) else x.reshape(-1, self.channels)
         cudnn = torch.backends.cudnn.enabled
-        if not self.training:
+        if self.training and self.group is not None:
+            y = self._synced(flat)
+        elif not self.training:
             y = torch.batch_norm(flat, self.weight, self.bias, self.running_mean,
                                  self.running_var, False, 0.0, self.eps, cudnn)
         elif (n := flat.numel() // self.channels) > 1:

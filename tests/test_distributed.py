@@ -1,0 +1,173 @@
+"""Data-parallel training (docs/distributed.md): two CPU workers over gloo follow the
+one-process run with the same global batch and seed, for ``fit(devices=2)`` and under
+``torchrun``; files are written by rank 0 alone; a killed worker ends the run with an
+error naming its rank; bad launch settings are refused before any worker starts.
+
+torch only (the backend that implements data-parallel training); skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import unidl
+from unidl import registry
+
+pytestmark = pytest.mark.skipif("torch" not in registry.backend_names(),
+                                reason="the torch backend is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+Array = npt.NDArray[Any]
+
+#: 70 samples in global batches of 15: parts of 8 and 7 samples, then 5 and 5 (the last
+#: batch of 10), so each rank's loss must be weighted by its share of the global batch.
+N, BATCH, EPOCHS = 70, 15, 3
+TOLERANCE = 1e-5
+
+
+def _spec() -> unidl.Sequential:
+    return unidl.Sequential([
+        unidl.Input((6, 6, 2)),
+        unidl.Conv2D(3, 3, activation="relu"),
+        unidl.BatchNorm(),
+        unidl.Flatten(),
+        unidl.Dense(8, activation="relu"),
+        unidl.BatchNorm(),
+        unidl.Dense(3, activation="softmax"),
+    ])
+
+
+def _data() -> tuple[Array, Array]:
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(N, 6, 6, 2)).astype(np.float32),
+            rng.integers(0, 3, N).astype(np.int64))
+
+
+FIT: dict[str, Any] = {"backend": "torch", "loss": "sparse_categorical_crossentropy",
+                       "optimizer": unidl.Adam(lr=1e-3), "metrics": ["accuracy"],
+                       "epochs": EPOCHS, "batch_size": BATCH, "seed": 3, "verbose": 0}
+
+
+def _max_difference(a: dict[str, Array], b: dict[str, Array]) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.abs(a[k] - b[k]).max()) for k in a)
+
+
+class Mark(unidl.Callback):
+    """Touches ``<folder>/<what>-rank<RANK>`` when training ends."""
+
+    def __init__(self, folder: str, what: str, rank_zero_only: bool) -> None:
+        self.folder, self.what, self.rank_zero_only = folder, what, rank_zero_only
+
+    def on_train_end(self, model: Any, logs: Any) -> None:
+        rank = os.environ.get("RANK", "alone")
+        Path(self.folder, f"{self.what}-rank{rank}").touch()
+
+
+class KillRank(unidl.Callback):
+    """Kills the worker of rank ``rank`` (SIGKILL: no clean-up) at a batch of epoch 1."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def on_batch_end(self, model: Any, batch: int, logs: Any) -> None:
+        if os.environ.get("RANK") == str(self.rank) and model.epochs_trained == 1 \
+                and batch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def one_process() -> unidl.Model:
+    return unidl.fit(_spec(), _data(), **FIT)
+
+
+def test_two_workers_follow_one_process_and_only_rank_0_writes(
+        one_process: unidl.Model, tmp_path: Path) -> None:
+    csv = tmp_path / "log.csv"
+    callbacks = [unidl.CSVLogger(csv), Mark(str(tmp_path), "writes", True),
+                 Mark(str(tmp_path), "decides", False)]
+    two = unidl.fit(_spec(), _data(), devices=2, callbacks=callbacks, **FIT)
+    difference = _max_difference(one_process.get_weights(), two.get_weights())
+    print(f"devices=2: max |w_2 - w_1| = {difference:.3g}")
+    assert difference < TOLERANCE
+    assert two.epochs_trained == EPOCHS
+    assert two.history.keys() == one_process.history.keys() == {"loss", "accuracy"}
+    for key, values in one_process.history.items():
+        np.testing.assert_allclose(two.history[key], values, rtol=1e-5)
+    assert _max_difference(one_process.optimizer_state(), two.optimizer_state()) < TOLERANCE
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "log.csv") == [
+        "decides-rank0", "decides-rank1", "writes-rank0"]
+    assert len(csv.read_text().splitlines()) == 1 + EPOCHS  # a header, one row an epoch
+    # the model that came back is an ordinary model: it trains on here, in this process
+    two.fit(_data(), epochs=1, batch_size=BATCH, verbose=0)
+    assert two.epochs_trained == EPOCHS + 1
+
+
+def test_a_killed_worker_ends_the_run_with_an_error_naming_its_rank() -> None:
+    with pytest.raises(unidl.DistributedError, match=r"worker rank 1 of 2 died.*SIGKILL"):
+        unidl.fit(_spec(), _data(), devices=2, callbacks=[KillRank(1)],
+                  **{**FIT, "epochs": 50})
+
+
+TORCHRUN_SCRIPT = """
+import sys
+import numpy as np
+import unidl
+from unidl.distributed import launcher_rank
+sys.path.insert(0, {root!r})
+from tests.test_distributed import FIT, Mark, _data, _spec
+
+folder = sys.argv[1]
+model = unidl.fit(_spec(), _data(), callbacks=[Mark(folder, "writes", True)], **FIT)
+if launcher_rank().rank == 0:
+    np.savez(folder + "/weights.npz", **model.get_weights())
+"""
+
+
+def test_a_script_under_torchrun_follows_one_process(one_process: unidl.Model,
+                                                      tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(TORCHRUN_SCRIPT.format(root=str(ROOT))))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", str(script), str(tmp_path)],
+                         capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with np.load(tmp_path / "weights.npz") as saved:
+        weights = {k: saved[k] for k in saved.files}
+    difference = _max_difference(one_process.get_weights(), weights)
+    print(f"torchrun: max |w_2 - w_1| = {difference:.3g}")
+    assert difference < TOLERANCE
+    assert sorted(p.name for p in tmp_path.glob("writes-*")) == ["writes-rank0"]
+
+
+@pytest.mark.parametrize("devices", [0, -1, 1.5, "2", True])
+def test_a_bad_devices_value_is_refused_before_training(devices: object) -> None:
+    with pytest.raises(unidl.SpecError, match="devices"):
+        unidl.fit(_spec(), _data(), devices=devices, **FIT)  # type: ignore[arg-type]
+
+
+def test_devices_that_disagree_with_the_launcher_are_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(unidl.SpecError, match=r"devices.*rank 0 of 2"):
+        unidl.fit(_spec(), _data(), devices=3, **FIT)
+
+
+def test_a_backend_without_data_parallel_training_is_named() -> None:
+    if "keras" not in registry.backend_names():
+        pytest.skip("the keras backend is not installed")
+    with pytest.raises(unidl.NotSupportedError, match="'keras' does not implement "
+                                                     "data-parallel"):
+        unidl.fit(_spec(), _data(), devices=2, **{**FIT, "backend": "keras"})
