@@ -177,6 +177,20 @@ def test_a_script_under_torchrun_follows_one_process(one_process: unidl.Model,
     assert sorted(p.name for p in tmp_path.glob("writes-*")) == ["writes-rank0"]
 
 
+def test_the_command_line_trains_on_two_workers(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from unidl.cli import main
+    x, y = _data()
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    (tmp_path / "spec.json").write_text(__import__("json").dumps(_spec().to_dict()))
+    status = main(["fit", str(tmp_path / "spec.json"), "--data", str(tmp_path / "data.npz"),
+                   "--out", str(tmp_path / "model"), "--backend", "torch", "--loss",
+                   "sparse_categorical_crossentropy", "--epochs", "1", "--batch-size", "15",
+                   "--seed", "3", "--devices", "2", "-q"])
+    assert status == 0, capsys.readouterr().err
+    assert unidl.load(tmp_path / "model").epochs_trained == 1
+
+
 @pytest.mark.parametrize("devices", [0, -1, 1.5, "2", True])
 def test_a_bad_devices_value_is_refused_before_training(devices: object) -> None:
     with pytest.raises(unidl.SpecError, match="devices"):

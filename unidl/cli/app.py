@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out the last fraction F of the data for validation")
     g.add_argument("--seed", type=_int_at_least(0), metavar="N",
                    help="seed for initial weights and batch order (default: random, printed)")
+    g.add_argument("--devices", type=_int_at_least(1), metavar="N",
+                   help="train data-parallel on N local workers, batch size global "
+                        "(torch; docs/distributed.md)")
     g.add_argument("-q", "--quiet", action="store_true",
                    help="no per-epoch progress, only the final line")
 

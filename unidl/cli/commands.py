@@ -163,7 +163,7 @@ def fit(args: argparse.Namespace) -> int:
     split = args.validation_split if args.validation_split is not None else cfg.validation_split
     model.fit(data.xy(), epochs=epochs, batch_size=_pick(args.batch_size, cfg.batch_size, 32),
               validation_split=split, shuffle=_pick(None, cfg.shuffle, True),
-              verbose=0 if args.quiet else 1)
+              verbose=0 if args.quiet else 1, devices=args.devices)
     path = model.save(out)
     last = {k: v[-1] for k, v in model.history.items() if v}
     print(f"trained {epochs} epoch{'s' if epochs != 1 else ''} on {model.backend_name} "
