@@ -59,8 +59,8 @@ class KerasLayerBuilder:
     ``applies_activation``: the Keras layer applies ``layer.final_activation`` itself (the
     ``Activation`` kind), so the backend adds no separate activation layer and takes the
     layer's input as the pre-activation. ``xla``: False where XLA compiles the layer into
-    slower code than TensorFlow's graph executor (the recurrent layers); a model holding
-    one trains without XLA.
+    slower code than TensorFlow's graph executor (the recurrent layers, the
+    convolutions); a model holding one trains without XLA.
     """
 
     build: LayerBuilderFn
