@@ -139,6 +139,28 @@ def test_unequal_and_empty_parts_weighted_samples_and_validation_follow_one_proc
         np.testing.assert_allclose(two.history[key], values, rtol=1e-5)
 
 
+def test_a_graph_with_two_inputs_and_two_outputs_follows_one_process() -> None:
+    a, b = unidl.Input((4,), name="a"), unidl.Input((3,), name="b")
+    h = unidl.BatchNorm()(unidl.Dense(8, activation="relu")(unidl.Concatenate()([a, b])))
+    spec = unidl.Graph(inputs=[a, b], outputs=[unidl.Dense(1, name="price")(h),
+                                               unidl.Dense(3, activation="softmax",
+                                                           name="kind")(h)])
+    rng = np.random.default_rng(2)
+    xa = rng.normal(size=(N, 4)).astype(np.float32)
+    xb = rng.normal(size=(N, 3)).astype(np.float32)
+    data = ([xa, xb], [xa.sum(axis=1, keepdims=True), rng.integers(0, 3, N)])
+    options = {**FIT, "loss": {"price": "mse", "kind": "sparse_categorical_crossentropy"},
+               "metrics": {"price": ["mae"], "kind": ["accuracy"]}, "epochs": 2}
+    one = unidl.fit(spec, data, **options)
+    two = unidl.fit(spec, data, devices=2, **options)
+    difference = _max_difference(one.get_weights(), two.get_weights())
+    print(f"graph: max |w_2 - w_1| = {difference:.3g}")
+    assert difference < TOLERANCE
+    assert "kind_accuracy" in two.history and "price_loss" in two.history
+    for key, values in one.history.items():
+        np.testing.assert_allclose(two.history[key], values, rtol=1e-5)
+
+
 def test_a_killed_worker_ends_the_run_with_an_error_naming_its_rank() -> None:
     with pytest.raises(unidl.DistributedError, match=r"worker rank 1 of 2 died.*SIGKILL"):
         unidl.fit(_spec(), _data(), devices=2, callbacks=[KillRank(1)],

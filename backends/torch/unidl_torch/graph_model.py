@@ -62,6 +62,8 @@ def _arrays(arrays: Arrays, names: Sequence[str], what: str) -> tuple[npt.NDArra
 class GraphModel(TorchModel[GraphNet]):
     """A ``Graph`` as a :class:`~unidl_torch.network.GraphNet`; tuples in, tuples out."""
 
+    shards = True
+
     def __init__(self, spec: Graph, weights: Weights, device: str) -> None:
         self.spec = spec
         self._terms: tuple[_OutputTerm, ...] = ()
@@ -122,6 +124,13 @@ class GraphModel(TorchModel[GraphNet]):
             _arrays(data.y, self.spec.output_names, "output")
         xs, ys, w = self._arrays.get(data, self._class_indices)
         order, bs = plan.order, plan.batch_size
+        if self._group is not None:  # this rank's part of every global batch
+            group, device = self._group, self._device
+            parts = (torch.from_numpy(np.ascontiguousarray(b[group.part(len(b))]))
+                     .to(device) for b in plan.batches())
+            return ((tuple(x.index_select(0, i) for x in xs),
+                     tuple(y.index_select(0, i) for y in ys),
+                     None if w is None else w.index_select(0, i)) for i in parts)
         start, stop = int(order[0]), int(order[0]) + len(order)
         if np.array_equal(order, np.arange(start, stop)):  # a contiguous run: views
             xs, ys = tuple(x[start:stop] for x in xs), tuple(y[start:stop] for y in ys)
@@ -134,11 +143,16 @@ class GraphModel(TorchModel[GraphNet]):
 
     def _host_batches(self, data: SampleSource, plan: EpochPlan) -> Iterator[Batch]:
         """Generic path: any ``SampleSource`` gathers each batch in NumPy."""
-        device, spec = self._device, self.spec
+        device, spec, sync = self._device, self.spec, self._group
         weights = getattr(data, "sample_weight", None)
         for indices, xb, yb in plan_batches(data, plan):  # read ahead by the data's workers
             if yb is None:
                 raise DataError("training data has no targets (y); pass (x, y)")
+            if sync is not None:  # this rank's part of the global batch
+                part = sync.part(len(indices))
+                indices = indices[part]
+                xb = tuple(x[part] for x in _arrays(xb, spec.input_names, "input"))
+                yb = tuple(y[part] for y in _arrays(yb, spec.output_names, "output"))
             yield (tuple(as_input(x).to(device, non_blocking=True)
                          for x in _arrays(xb, spec.input_names, "input")),
                    tuple(as_target(y, c).to(device, non_blocking=True) for y, c in
@@ -162,10 +176,12 @@ class GraphModel(TorchModel[GraphNet]):
             step, backward = nothing, nothing
         losses: list[torch.Tensor] = []
         outputs: list[Tensors] | None = [] if collect else None
+        scales, sync = self._scales, self._group
         for xb, yb, wb in batches:
             for p in params:  # zero_grad(set_to_none=True) without its profiler wrapper
                 p.grad = None
             logits = pre(*xb)
+            share = 1.0 if scales is None else scales[len(losses)]
             loss: torch.Tensor | None = None
             for term, z, y in zip(terms, logits, yb, strict=True):
                 out = z if term.head is None else term.head(z)
@@ -174,7 +190,12 @@ class GraphModel(TorchModel[GraphNet]):
                     part = part * term.weight
                 loss = part if loss is None else loss + part
             assert loss is not None  # a graph has at least one output
+            if share != 1.0:  # data-parallel: this part's share of the global mean
+                loss = sum((z.sum() for z in logits), loss.new_zeros(())) * 0.0 \
+                    if share == 0 else loss * share
             backward(loss)
+            if sync is not None and params:
+                sync.sum_gradients(params)
             if clip is not None:
                 clip()
             if lrs is not None:

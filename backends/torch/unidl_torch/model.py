@@ -131,8 +131,8 @@ class TorchModel(Generic[NetT]):
         self._group = Group(rank, world) if world > 1 else None
         if self._group is not None and not self.shards:
             raise NotSupportedError(f"the torch backend trains {type(self).__name__} models "
-                                    "in one process only; data-parallel training takes a "
-                                    "unidl.Sequential")
+                                    "in one process only, not data-parallel; train it "
+                                    "without devices= or a launcher")
         for module in self.net.modules():  # BatchNorm: statistics of the global batch
             if isinstance(module, BatchNormModule):
                 module.group = self._group
@@ -163,8 +163,10 @@ class TorchModel(Generic[NetT]):
             stacked = torch.stack(losses)
             if group is not None:  # each rank's losses are its parts' shares
                 stacked = group.sum(stacked)
-                if outputs is not None:
-                    outputs = group.gather_rows(np.asarray(outputs), sizes.tolist())
+                if isinstance(outputs, tuple):
+                    outputs = tuple(group.gather_rows(o, sizes.tolist()) for o in outputs)
+                elif outputs is not None:
+                    outputs = group.gather_rows(outputs, sizes.tolist())
             per_batch = stacked.to("cpu", torch.float64).numpy()  # the one sync
         return EpochResult(float(per_batch @ sizes) / n, outputs)
 
