@@ -3,7 +3,8 @@
 Blocks fenced ``py`` are fragments (placeholders, doctest output that depends on versions)
 and are left out; the pages say what their placeholders stand for. Pages with a test of
 their own: docs/sklearn.md (tests/test_sklearn.py), docs/extending.md
-(tests/test_extending_doc.py), docs/backend-authors.md (tests/test_backend_authors_doc.py);
+(tests/test_extending_doc.py), docs/backend-authors.md (tests/test_backend_authors_doc.py),
+docs/data.md (tests/test_data_sources.py);
 the reference pages' blocks are signatures, checked by tests/test_docs.py.
 """
 
@@ -18,7 +19,8 @@ from unidl import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/index.md", "docs/getting-started.md", "docs/graphs.md"]
-OWN_TESTS = ["docs/sklearn.md", "docs/extending.md", "docs/backend-authors.md"]
+OWN_TESTS = ["docs/sklearn.md", "docs/extending.md", "docs/backend-authors.md",
+             "docs/data.md"]
 FRAGMENTS_ONLY = ["docs/training.md", "docs/side-by-side.md", "docs/distributed.md"]
 
 
