@@ -11,9 +11,10 @@ LayerNorm      ``weight`` (C,), ``bias`` (C,)            -> ``nn.LayerNorm(C, ep
 BatchNorm takes whichever layout it is handed (layout ``"any"``): inside a run of
 channels-first image layers it normalises (N, C, H, W) with torch's 4-D kernel, elsewhere
 a channels-last tensor as (N*H*W, C) rows, the same arithmetic. In a data-parallel run
-(``group`` set) it takes the mean and variance of the global batch: the sums over every
-rank's part are all-reduced with ``torch.distributed.nn``'s autograd-aware all-reduce, so
-the backward pass also flows through the other ranks' samples (SyncBatchNorm's meaning).
+(``group`` set) it takes the mean and variance of the global batch: every rank's
+statistics are gathered with ``torch.distributed.nn``'s autograd-aware all-gather, so the
+backward pass also flows through the other ranks' samples (SyncBatchNorm's meaning, whose
+fused kernels run on GPUs only).
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ from .base import BuildContext, Weight, builds
 __all__ = ["BatchNormModule", "LayerNormModule"]
 
 
-def _all_reduce(t: torch.Tensor) -> torch.Tensor:
-    """The sum of ``t`` over the group, differentiable (the backward pass sums the
-    gradients over the group too). torch marks ``torch.distributed.nn`` deprecated in
-    favour of functional collectives, whose autograd support is still in progress."""
+def _all_gather(t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``t`` of every rank of the group, differentiable (the backward pass sends each
+    rank the gradients of its own ``t``). torch marks ``torch.distributed.nn`` deprecated
+    in favour of functional collectives, whose autograd support is still in progress."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        result: torch.Tensor = dist_nn.all_reduce(t)  # type: ignore[no-untyped-call]
+        result: tuple[torch.Tensor, ...] = dist_nn.all_gather(t)  # type: ignore[no-untyped-call]
         return result
 
 
@@ -71,23 +72,29 @@ class BatchNormModule(nn.Module):
         self.group: Any = None
 
     def _synced(self, flat: torch.Tensor) -> torch.Tensor:
-        """Training with the statistics of the global batch (every rank's part): the
-        all-reduced sum and count give the mean, then the all-reduced squared deviations
-        the biased variance, as one process computes them over the whole batch."""
+        """Training with the statistics of the global batch (every rank's part): each rank's
+        count, mean and sum of squared deviations are gathered in one collective and
+        combined (Chan et al.'s parallel variance, as ``SyncBatchNorm`` does), giving the
+        mean and biased variance one process computes over the whole batch."""
+        c = self.channels
         dims = (0, 2, 3) if flat.dim() == 4 else (0,)
         shape = (1, -1, 1, 1) if flat.dim() == 4 else (1, -1)
-        count = torch.tensor([flat.numel() // self.channels], dtype=flat.dtype,
-                             device=flat.device)
-        total = _all_reduce(torch.cat([flat.sum(dims), count]))
-        n = float(total[-1].item())
-        mean = total[:-1] / n
-        centred = flat - mean.reshape(shape)
-        var = _all_reduce(centred.square().sum(dims)) / n
+        count = flat.numel() // c
+        if count:
+            var, mean = torch.var_mean(flat, dims, correction=0)
+            local = torch.cat([flat.new_full((1,), float(count)), mean, var * count])
+        else:  # an empty part still joins (and stays in the graph for the backward pass)
+            local = torch.cat([flat.new_zeros((1,)), flat.sum(dims), flat.sum(dims)])
+        every = torch.stack(_all_gather(local))
+        counts, means, m2s = every[:, :1], every[:, 1:1 + c], every[:, 1 + c:]
+        n = counts.sum()
+        mean = (counts * means).sum(0) / n
+        var = (m2s + counts * (means - mean).square()).sum(0) / n
         with torch.no_grad():
             self.running_mean.lerp_(mean.detach(), self.update)
             self.running_var.lerp_(var.detach(), self.update)
         scale = self.weight * torch.rsqrt(var + self.eps)
-        return centred * scale.reshape(shape) + self.bias.reshape(shape)
+        return (flat - mean.reshape(shape)) * scale.reshape(shape) + self.bias.reshape(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
