@@ -70,10 +70,10 @@ def test_embedding_lstm_trains_in_graph_mode_and_fast_equals_generic(
         warnings.simplefilter("error", RuntimeWarning)  # an XLA fallback warns
         fast = build(_embedding_lstm())
         fast_losses = _train(fast, ArrayData(x, y), "sparse_categorical_crossentropy",
-                             unidl.Adam(lr=0.01), 6)
+                             unidl.Adam(lr=0.01), 10)
         slow = build(_embedding_lstm())
         slow_losses = _train(slow, Generic(x, y), "sparse_categorical_crossentropy",
-                             unidl.Adam(lr=0.01), 6)
+                             unidl.Adam(lr=0.01), 10)
     # recurrent models default to graph mode (faster than XLA's while loop on CPU)
     assert not fast._require_trainer().epoch_fn(16, False, False).jit_compile
     assert fast_losses[-1] < 0.8 * fast_losses[0]
