@@ -113,6 +113,22 @@ def test_two_workers_follow_one_process_and_only_rank_0_writes(
     assert two.epochs_trained == EPOCHS + 1
 
 
+def test_a_distributed_run_resumed_follows_the_uninterrupted_one(
+        one_process: unidl.Model, tmp_path: Path) -> None:
+    """Two epochs on two workers, saved and loaded, then the third on two workers again:
+    the epoch count, the optimizer state and the history carry over."""
+    first = unidl.fit(_spec(), _data(), devices=2, **{**FIT, "epochs": EPOCHS - 1})
+    first.save(tmp_path / "half")
+    resumed = unidl.load(tmp_path / "half")
+    resumed.fit(_data(), epochs=1, batch_size=BATCH, verbose=0, devices=2)
+    difference = _max_difference(one_process.get_weights(), resumed.get_weights())
+    print(f"resumed: max |w_2 - w_1| = {difference:.3g}")
+    assert difference < TOLERANCE
+    assert resumed.epochs_trained == EPOCHS
+    np.testing.assert_allclose(resumed.history["loss"], one_process.history["loss"],
+                               rtol=1e-5)
+
+
 def test_unequal_and_empty_parts_weighted_samples_and_validation_follow_one_process(
         ) -> None:
     """31 samples in global batches of 3: parts of 2 and 1, and a last batch of one

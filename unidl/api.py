@@ -14,7 +14,7 @@ from ._distributions import install_hint
 from .backend import Backend, Weights, check_weights
 from .capabilities import check_device_kind, check_spec
 from .devices import canonical_device, resolve_device
-from .distributed import check_devices, launcher_of
+from .distributed import check_devices, launcher_of, launcher_rank
 from .errors import (
     BackendNotFoundError,
     ModelFormatError,
@@ -84,6 +84,10 @@ def _build(model_spec: ModelSpec, backend: BackendLike, seed: int | None, device
     check_spec(b.capabilities, model_spec, b.name)
     check_device_kind(b.capabilities, canonical_device(device), b.name)
     dev = resolve_device(device, b.available_devices(), b.name)
+    launched = launcher_rank()
+    if launched is not None and device == "auto" and dev.startswith("cuda:"):
+        own = f"cuda:{launched.local_rank}"  # under a launcher: one GPU a worker
+        dev = own if own in b.available_devices() else dev
     s = _seed(seed)
     start = initial_weights(model_spec, s) if weights is None else weights
     native = b.build(model_spec, start, dev)
