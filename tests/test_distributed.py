@@ -183,6 +183,14 @@ def test_a_killed_worker_ends_the_run_with_an_error_naming_its_rank() -> None:
                   **{**FIT, "epochs": 50})
 
 
+def test_a_callback_that_does_not_pickle_is_named_before_any_worker_starts() -> None:
+    class Local(unidl.Callback):  # defined in a function: the workers cannot import it
+        pass
+
+    with pytest.raises(unidl.DistributedError, match="must pickle"):
+        unidl.fit(_spec(), _data(), devices=2, callbacks=[Local()], **FIT)
+
+
 TORCHRUN_SCRIPT = """
 import sys
 import numpy as np

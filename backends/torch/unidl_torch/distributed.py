@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import pickle
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,9 +71,15 @@ class TorchLauncher:
 
     def launch(self, world_size: int, target: Callable[[Any], None], job: Any,
                timeout_s: float) -> None:
-        context = start_processes(  # type: ignore[no-untyped-call]
-            _worker, args=(world_size, _free_port(), target, job), nprocs=world_size,
-            join=False, start_method="spawn")
+        try:
+            context = start_processes(  # type: ignore[no-untyped-call]
+                _worker, args=(world_size, _free_port(), target, job), nprocs=world_size,
+                join=False, start_method="spawn")
+        except (pickle.PicklingError, AttributeError, TypeError) as e:
+            raise DistributedError(
+                f"cannot send the model, data and callbacks to the workers ({e}); each must "
+                "pickle: define callbacks at module level and pass arrays or a dataset "
+                "that pickles") from None
         try:
             while not context.join(grace_period=1.0):
                 pass
