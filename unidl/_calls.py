@@ -9,13 +9,15 @@ are quoted only through :func:`unidl.errors.short`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import SpecError, short
 
-__all__ = ["data_with_y", "is_array_like"]
+__all__ = ["FRAMEWORK_SUFFIXES", "check_save_path", "data_with_y", "is_array_like"]
 
 
 def _array(value: object) -> bool:
@@ -51,3 +53,23 @@ def data_with_y(data: Any, y: Any, call: str) -> Any:
                         f"arrays, got {type(data).__name__}, which brings its own targets; "
                         f"call {call.format('data')} without y", "y")
     return (data, y)
+
+
+#: File suffixes of frameworks' own formats: ``save`` writes a directory, never these.
+FRAMEWORK_SUFFIXES = (".keras", ".h5", ".hdf5", ".pt", ".pth", ".ckpt", ".safetensors",
+                      ".onnx", ".pb", ".tflite", ".bin", ".pkl", ".pickle", ".joblib")
+
+
+def check_save_path(path: object, native_formats: Sequence[str]) -> None:
+    """``model.save`` writes a directory: a path in a framework's file suffix is refused,
+    pointing to ``export``."""
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in FRAMEWORK_SUFFIXES:
+        return
+    stem = Path(str(path)).with_suffix("")
+    export = (f"; for a framework's own file use model.export(...) (this backend writes: "
+              f"{', '.join(native_formats)})" if native_formats else "")
+    raise SpecError(f"{short(str(path))} ends in {suffix!r}, a framework's file suffix, but "
+                    f"model.save writes unidl's portable format, a directory (spec.json, "
+                    f"weights.safetensors, meta.json): name a directory, e.g. "
+                    f"model.save({short(str(stem))}){export}", "path")

@@ -11,30 +11,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._calls import data_with_y
+from ._calls import check_save_path, data_with_y
 from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
 from .capabilities import check_training, require_feature
-from .data import ArrayData, LazyData, MappedData, SampleSource, StreamData
+from .data import ArrayData, LazyData, MappedData, StreamData
 from .distributed import Job, Rank, check_devices, check_launch, launcher_of, launcher_rank, on_rank
-from .errors import DataError, NotSupportedError, SpecError, UnidlError, short
+from .errors import NotSupportedError, SpecError, UnidlError, short
 from .heads import Head, resolve_heads
 from .inputs import (
-    DataSource,
     as_inputs,
     as_source,
     as_tuple,
-    class_weights,
-    labels_of,
-    split_validation,
 )
 from .io import write_model_files
-from .metrics import UserMetric, target_kind
+from .metrics import UserMetric
 from .optimizer_state import state_shapes
 from .spec import Loss, Optimizer, optimizer_from
 from .spec.bounds import check_batch_memory
 from .spec.graph import Graph
 from .spec.serialize import ModelSpec
-from .training.callbacks import HOOKS
+from .training.callbacks import check_callbacks
 from .training.loop import (
     TrainingState,
     evaluate_arrays,
@@ -42,8 +38,9 @@ from .training.loop import (
     predict_source,
     run_epochs,
 )
-from .training.progress import ChunkedPredictor
+from .training.progress import ChunkedPredictor, check_verbosity
 from .training.schedules import PlateauState, Schedule, schedule_from
+from .training.sources import training_sources
 from .workers import TIMEOUT_S, fit_on_workers, restore
 
 __all__ = ["Model"]
@@ -247,16 +244,18 @@ class Model:
                             f"epoch), got {short(verbose)}", "verbose")
         if shuffle is not None and not isinstance(shuffle, bool):
             raise SpecError(f"must be True or False, got {short(shuffle)}", "shuffle")
-        callbacks = _check_callbacks(callbacks)
+        callbacks = check_callbacks(callbacks)
         if class_weight is not None and not isinstance(class_weight, dict):
             raise SpecError(f"must be a dict {{class index: weight}}, got "
                             f"{type(class_weight).__name__}", "class_weight")
         if validation_data is not None and validation_split is not None:
             raise SpecError("give validation_data or validation_split, not both",
                             "validation_split")
-        train, val = _training_data(self, data, validation_data, validation_split,
-                                    class_weight, sample_weight, batch_size, shuffle,
-                                    steps_per_epoch, epochs, workers)
+        assert self._state is not None
+        train, val = training_sources(
+            self.spec, self._state.heads, self.backend.capabilities, self.backend_name,
+            data, validation_data, validation_split, class_weight, sample_weight,
+            batch_size, shuffle, steps_per_epoch, epochs, workers)
         _check_batch(self.spec, 32 if batch_size is None else batch_size, train)
         if launcher is not None and launched is None:
             assert world is not None
@@ -316,7 +315,7 @@ class Model:
             raise SpecError("evaluate needs a loss; call model.compile(loss=...) first",
                             "loss")
         batch_size = _positive_int(batch_size, "batch_size")
-        verbose = _verbosity(verbose)
+        verbose = check_verbosity(verbose)
         source = as_source(data, self.spec, self._state.heads, "data")
         _check_batch(self.spec, batch_size, source)
         if not isinstance(source, ArrayData):  # read block by block, one call each
@@ -355,7 +354,7 @@ class Model:
         model with several inputs: a dict keyed by Input name or a list in input order.
         ``verbose`` as for :meth:`evaluate`."""
         batch_size = _positive_int(batch_size, "batch_size")
-        verbose = _verbosity(verbose)
+        verbose = check_verbosity(verbose)
         inputs = as_inputs(x, self.spec, "x")
         _check_batch(self.spec, batch_size, inputs)
         if isinstance(inputs, (LazyData, MappedData, StreamData)):  # read block by block
@@ -420,7 +419,7 @@ class Model:
         A path ending in a framework's file suffix (``.keras``, ``.h5``, ``.pt``,
         ``.safetensors``, ...) is refused: the portable format is a directory, and a
         backend's own file is written by :meth:`export`."""
-        _check_save_path(path, self.backend.native_formats)
+        check_save_path(path, self.backend.native_formats)
         spec_doc = {"model": self.spec.to_dict(), "training": self._training_config(),
                     "seed": self.seed}
         origin = {"backend": self.backend_name, "backend_version": self.backend.version,
@@ -490,165 +489,3 @@ def _heads_config(heads: tuple[Head, ...], graph: bool) -> dict[str, Any]:
     return {"loss": {h.name: h.loss.to_config() for h in heads},
             "loss_weights": {h.name: h.weight for h in heads},
             "metrics": {h.name: builtin(h) for h in heads}}
-
-
-def _sample_weights(train: SampleSource, loss: Loss, class_weight: dict[int, float] | None,
-                    sample_weight: object) -> Array:
-    """Per-sample loss weights from ``class_weight`` and/or ``sample_weight``."""
-    n = len(train)
-    weights = np.ones(n, dtype=np.float32)
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        if sw.shape != (n,):
-            raise DataError(f"sample_weight has {sw.size} values but the "
-                            f"training data has {n} samples; give one weight per sample")
-        if not np.isfinite(sw).all() or (sw < 0).any():
-            raise DataError("sample_weight must be finite and >= 0")
-        weights *= sw.astype(np.float32)
-    if class_weight is not None:
-        kind = target_kind(loss)
-        if kind == "regression":
-            raise SpecError("class_weight needs a classification loss; use sample_weight",
-                            "class_weight")
-        y = as_tuple(labels_of(train))[0]
-        labels = (y.reshape(-1) if kind == "sparse" else
-                  y.argmax(-1) if kind == "categorical" else (y.reshape(n, -1)[:, 0] > 0.5))
-        labels = np.asarray(labels, dtype=np.int64)
-        checked = class_weights(class_weight)
-        lookup = np.array([checked.get(c, 1.0) for c in range(int(labels.max()) + 1)],
-                          dtype=np.float32)
-        weights *= lookup[labels]
-    return weights
-
-
-def _check_callbacks(callbacks: object) -> list[Any]:
-    """A list of callbacks; each must define at least one hook of ``unidl.training.callbacks``."""
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
-        raise SpecError("must be a list of callbacks, e.g. [unidl.EarlyStopping()], got "
-                        f"{type(callbacks).__name__}", "callbacks")
-    for i, cb in enumerate(callbacks):
-        if isinstance(cb, type):
-            raise SpecError(f"is the class {cb.__name__}, not a callback object; call it, "
-                            f"e.g. {cb.__name__}()", f"callbacks[{i}]")
-        if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
-            raise SpecError(f"{short(cb)} has none of the callback hooks ({', '.join(HOOKS)})",
-                            f"callbacks[{i}]")
-    return list(callbacks)
-
-
-def _verbosity(verbose: object) -> int:
-    for level in (0, 1, 2):
-        if verbose == level and isinstance(verbose, (int, np.integer)) \
-                and not isinstance(verbose, bool):
-            return level
-    raise SpecError(f"must be 0 (silent), 1 (progress bar on a terminal) or 2 (one line), "
-                    f"got {short(verbose)}", "verbose")
-
-
-#: File suffixes of frameworks' own formats: ``save`` writes a directory, never these.
-FRAMEWORK_SUFFIXES = (".keras", ".h5", ".hdf5", ".pt", ".pth", ".ckpt", ".safetensors",
-                      ".onnx", ".pb", ".tflite", ".bin", ".pkl", ".pickle", ".joblib")
-
-
-def _check_save_path(path: object, native_formats: Sequence[str]) -> None:
-    suffix = Path(str(path)).suffix.lower()
-    if suffix not in FRAMEWORK_SUFFIXES:
-        return
-    stem = Path(str(path)).with_suffix("")
-    export = (f"; for a framework's own file use model.export(...) (this backend writes: "
-              f"{', '.join(native_formats)})" if native_formats else "")
-    raise SpecError(f"{short(str(path))} ends in {suffix!r}, a framework's file suffix, but "
-                    f"model.save writes unidl's portable format, a directory (spec.json, "
-                    f"weights.safetensors, meta.json): name a directory, e.g. "
-                    f"model.save({short(str(stem))}){export}", "path")
-
-
-def _training_data(model: Model, data: object, validation_data: object,
-                   validation_split: float | None, class_weight: dict[int, float] | None,
-                   sample_weight: object, batch_size: int | None, shuffle: bool | None,
-                   steps_per_epoch: int | None, epochs: int, workers: int | None
-                   ) -> tuple[SampleSource | StreamData, SampleSource | StreamData | None]:
-    """The training and validation sources of a fit, each option checked against the kind
-    of source it applies to (docs/data.md)."""
-    assert model._state is not None
-    heads, spec = model._state.heads, model.spec
-    train: DataSource | SampleSource = as_source(data, spec, heads, "data", workers)
-    val: SampleSource | StreamData | None = None
-    if isinstance(train, StreamData):
-        _stream_options(train, batch_size, shuffle, validation_split, sample_weight,
-                        steps_per_epoch, epochs)
-    elif steps_per_epoch is not None:
-        raise SpecError("applies to batch iterables (a DataLoader, a tf.data pipeline, a "
-                        f"generator), but data is {_kind(train)}, whose epoch is every "
-                        "sample once; leave steps_per_epoch out", "steps_per_epoch")
-    if validation_split is not None:
-        assert not isinstance(train, StreamData)
-        train, val = split_validation(train, validation_split)
-    elif validation_data is not None:
-        val = as_source(validation_data, spec, heads, "validation_data", workers)
-        if isinstance(val, StreamData) and val.one_pass and epochs > 1:
-            raise DataError("validation_data is a one-pass iterator (a generator), but it is "
-                            f"read after each of the {epochs} epochs; pass a re-iterable or a "
-                            "function that returns a fresh generator")
-    if class_weight is not None or sample_weight is not None:
-        require_feature(model.backend.capabilities, "sample_weight", model.backend_name,
-                        "class_weight / sample_weight")
-        if class_weight is not None and len(heads) > 1:
-            raise SpecError("class_weight applies to a single output; weight samples "
-                            "with sample_weight instead", "class_weight")
-        if isinstance(train, StreamData):
-            assert class_weight is not None
-            return dataclasses.replace(train, weigh=_class_weigher(heads[0].loss,
-                                                                   class_weight)), val
-        weights = _sample_weights(train, heads[0].loss, class_weight, sample_weight)
-        train = dataclasses.replace(train, sample_weight=weights)  # type: ignore[type-var]
-    return train, val
-
-
-def _kind(source: object) -> str:
-    return {ArrayData: "in-memory arrays", LazyData: "a memory map or array-like",
-            MappedData: "a map-style Dataset"}.get(type(source), type(source).__name__)
-
-
-def _stream_options(train: StreamData, batch_size: int | None, shuffle: bool | None,
-                    validation_split: float | None, sample_weight: object,
-                    steps_per_epoch: int | None, epochs: int) -> None:
-    """Refuse the options a batch iterable cannot honour, naming the option and the fix."""
-    name = f"data is a batch iterable ({type(train.source).__name__})"
-    if batch_size is not None:
-        raise SpecError(f"does not apply: {name}, whose batches are the batches it yields; "
-                        "leave batch_size out (or batch the stream itself)", "batch_size")
-    if shuffle:
-        raise SpecError(f"does not apply: {name}, consumed in its own order; shuffle the "
-                        "stream itself (DataLoader(shuffle=True), dataset.shuffle(n)) and "
-                        "leave shuffle out", "shuffle")
-    if validation_split is not None:
-        raise SpecError(f"cannot split {name}: it has no index; pass validation_data",
-                        "validation_split")
-    if sample_weight is not None:
-        raise SpecError(f"cannot index {name} by sample; yield (x, y, sample_weight) "
-                        "batches instead", "sample_weight")
-    if train.one_pass and epochs > 1 and steps_per_epoch is None:
-        raise DataError(f"{name} is a one-pass iterator (a generator) but epochs={epochs}; "
-                        "pass a re-iterable (a list, a DataLoader, a tf.data.Dataset), a "
-                        "function that returns a fresh generator, or steps_per_epoch")
-
-
-def _class_weigher(loss: Loss, class_weight: dict[int, float]) -> Any:
-    """``labels -> per-sample weights`` for ``class_weight`` (a stream's batches)."""
-    kind = target_kind(loss)
-    if kind == "regression":
-        raise SpecError("class_weight needs a classification loss; use sample_weight",
-                        "class_weight")
-    checked = class_weights(dict(class_weight.items()))
-
-    def weigh(y: Any) -> Array:
-        y = as_tuple(y)[0]
-        n = len(y)
-        labels = (y.reshape(-1) if kind == "sparse" else
-                  y.argmax(-1) if kind == "categorical" else (y.reshape(n, -1)[:, 0] > 0.5))
-        return np.array([checked.get(int(c), 1.0) for c in np.asarray(labels)],
-                        dtype=np.float32)
-    return weigh

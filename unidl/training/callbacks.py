@@ -29,18 +29,8 @@ from ..errors import SpecError, UnidlError, UnknownNameError, short
 from ..metrics import METRICS
 from ..spec import Optimizer
 
-__all__ = [
-    "HOOKS",
-    "CSVLogger",
-    "Callback",
-    "CallbackLike",
-    "EarlyStopping",
-    "ModelCheckpoint",
-    "TensorBoard",
-    "TerminateOnNaN",
-    "Trainee",
-    "better",
-]
+__all__ = ["HOOKS", "CSVLogger", "Callback", "CallbackLike", "EarlyStopping", "ModelCheckpoint",
+           "TensorBoard", "TerminateOnNaN", "Trainee", "better", "check_callbacks"]
 
 Logs = dict[str, float]
 
@@ -342,3 +332,20 @@ class TensorBoard(Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def check_callbacks(callbacks: object) -> list[Any]:
+    """A list of callbacks; each must define at least one hook of ``unidl.training.callbacks``."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+        raise SpecError("must be a list of callbacks, e.g. [unidl.EarlyStopping()], got "
+                        f"{type(callbacks).__name__}", "callbacks")
+    for i, cb in enumerate(callbacks):
+        if isinstance(cb, type):
+            raise SpecError(f"is the class {cb.__name__}, not a callback object; call it, "
+                            f"e.g. {cb.__name__}()", f"callbacks[{i}]")
+        if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
+            raise SpecError(f"{short(cb)} has none of the callback hooks ({', '.join(HOOKS)})",
+                            f"callbacks[{i}]")
+    return list(callbacks)

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import SpecError, short
 from .callbacks import Callback, Logs, Trainee
 
-__all__ = ["ChunkedPredictor", "Progress", "bar_wanted"]
+__all__ = ["ChunkedPredictor", "Progress", "bar_wanted", "check_verbosity"]
 
 #: Narrower than this, a bar with its numbers does not fit: plain lines instead.
 MIN_BAR_COLUMNS = 40
@@ -131,3 +132,13 @@ class ChunkedPredictor:
             print(f"{self._what}: {n} samples in {steps} batch{'es' if steps != 1 else ''}",
                   flush=True)
         return out
+
+
+def check_verbosity(verbose: object) -> int:
+    """``verbose`` of evaluate and predict: 0, 1 or 2 (a bool or anything else is refused)."""
+    for level in (0, 1, 2):
+        if verbose == level and isinstance(verbose, (int, np.integer)) \
+                and not isinstance(verbose, bool):
+            return level
+    raise SpecError(f"must be 0 (silent), 1 (progress bar on a terminal) or 2 (one line), "
+                    f"got {short(verbose)}", "verbose")
