@@ -16,6 +16,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from tests.spec_documents import paths
+
 META, SPEC, WEIGHTS, OPT = "meta.json", "spec.json", "weights.safetensors", "optimizer.safetensors"
 
 
@@ -71,15 +73,8 @@ json_values = st.recursive(
     max_leaves=12)
 
 
-def _paths(doc: object, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
+def _pick(options: list[tuple[Any, ...]], pick: int) -> tuple[Any, ...]:
+    return options[pick % len(options)]
 
 
 def _set(doc: Any, path: tuple[Any, ...], value: object, delete: bool) -> Any:
@@ -119,7 +114,7 @@ def mutate(path: Path, kind: str, m: dict[str, Any]) -> None:
     if kind in ("meta", "spec"):
         target = path / (META if kind == "meta" else SPEC)
         doc = json.loads(target.read_text())
-        where = _paths(doc)[m["pick"] % len(_paths(doc))]
+        where = _pick(paths(doc), m["pick"])
         doc = _set(doc, where, m["value"], m["delete"] and bool(where))
         target.write_text(json.dumps(doc))
     elif kind == "deep":
@@ -142,7 +137,7 @@ def mutate(path: Path, kind: str, m: dict[str, Any]) -> None:
             extra = 4 * n
         else:
             names = sorted(header)
-            where = _paths(header)[m["pick"] % len(_paths(header))] if names else ()
+            where = _pick(paths(header), m["pick"]) if names else ()
             header = _set(header, where, m["value"], m["delete"] and bool(where))
         write_safetensors(target, header, data, m["length"] if kind == "header" else None,
                           sparse_extra=extra)

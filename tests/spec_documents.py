@@ -87,21 +87,20 @@ def _training(draw: st.DrawFn) -> dict[str, Any]:
                                                         "gamma": 0.5}]))}
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path to a value inside ``doc``."""
     out = [prefix]
     if isinstance(doc, dict):
         for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
+            out += paths(v, (*prefix, k))
     elif isinstance(doc, list):
         for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
+            out += paths(v, (*prefix, i))
     return out
 
 
 def _mutate(draw: st.DrawFn, doc: Any) -> Any:
-    paths = _paths(doc)
-    path = draw(st.sampled_from(paths))
+    path = draw(st.sampled_from(paths(doc)))
     op = draw(st.sampled_from(["replace", "extreme", "rename", "delete", "add", "nest",
                                "wrap"]))
     if not path:
