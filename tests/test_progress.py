@@ -99,3 +99,10 @@ def test_plot_history(model: unidl.Model, tmp_path: Any) -> None:
 def test_plot_history_needs_a_history(backend: str) -> None:
     with pytest.raises(unidl.SpecError, match="no training history"):
         unidl.build(SPEC, backend=backend, seed=0).plot_history()
+
+
+@pytest.mark.parametrize("keys", [5, [], ["loss", 3], {"loss"}])
+def test_plot_history_refuses_keys_that_are_not_history_names(model: unidl.Model,
+                                                               keys: Any) -> None:
+    with pytest.raises(unidl.SpecError, match="keys: must be a history key"):
+        model.plot_history(keys)

@@ -25,6 +25,10 @@ def _panels(history: dict[str, list[float]], keys: Sequence[str] | None) -> list
         return names
     if isinstance(keys, str):
         keys = [keys]
+    if not isinstance(keys, (list, tuple)) or not keys or not all(
+            isinstance(k, str) for k in keys):
+        raise SpecError(f"must be a history key or a non-empty list of them ({', '.join(names)}"
+                        f"), got {short(keys)}", "keys")
     for key in keys:
         if key not in names:
             raise SpecError(f"{short(key)} is not in the history; it has {', '.join(names)}",
