@@ -13,6 +13,7 @@ from unidl.spec.serialize import ModelSpec
 from . import activations, builders, losses, optimizers
 from ._runtime import BACKEND, keras, tf
 from .devices import available_devices
+from .distributed import KerasLauncher
 from .export import FORMATS
 from .model import KerasModel
 
@@ -53,6 +54,11 @@ class KerasBackend:
 
     def available_devices(self) -> list[str]:
         return available_devices()
+
+    @property
+    def distributed(self) -> KerasLauncher:
+        """Data-parallel training on tf.distribute's MirroredStrategy (``fit(devices=N)``)."""
+        return KerasLauncher()
 
     def build(self, spec: ModelSpec, weights: Weights, device: str) -> KerasModel:
         return KerasModel(spec, weights, device)

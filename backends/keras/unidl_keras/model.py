@@ -15,12 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from unidl.backend import EpochResult, OutputLoss, Outputs, TrainingSetup, Weights
-from unidl.data import ArrayData, EpochPlan, SampleSource, plan_batches
+from unidl.data import ArrayData, EpochPlan, SampleSource, plan_batches, shard_batch
 from unidl.errors import BackendError, DataError, NotSupportedError, SpecError
 from unidl.spec import LOSS_KINDS, Graph
 from unidl.spec.layers import Shape
 from unidl.spec.serialize import ModelSpec
 
+from . import distributed
 from . import export as _export
 from ._runtime import tf
 from .builders import prefers_xla
@@ -53,7 +54,10 @@ class KerasModel:
             self._input_shapes = (spec.input_shape,)
             self._output_shapes = (spec.output_shape,)
             self._activations = (spec.final_activation,)
-        with tf.device(self._tf_device):
+        #: tf.distribute's MirroredStrategy in a process ``fit(devices=N)`` started: the
+        #: variables are mirrored on its replicas, and training steps run on them
+        self._strategy = distributed.strategy()
+        with self._placement():
             self._net: Network = (build_graph(spec) if isinstance(spec, Graph)
                                   else build_network(spec))
         # The underlying tf.Variables: what the tape differentiates and the kernels update.
@@ -134,7 +138,7 @@ class KerasModel:
         self._target_dtypes = tuple(
             np.int64 if out.loss.kind.target == "class_index" else np.float32
             for out in outputs)
-        with tf.device(self._tf_device):
+        with self._placement():
             updater = make_updater(setup.optimizer, self._trainable, self._trainable_names)
             self._trainer = Trainer(self._forward, self._trainable, Objective(outputs),
                                     updater, len(self._input_shapes), self._output_shapes,
@@ -163,12 +167,18 @@ class KerasModel:
         if n == 0:  # the contract's choice, as on every backend
             raise DataError("the epoch plan is empty: there is no sample to train on")
         lrs = self._step_rates(plan)
+        if self._strategy is not None:
+            loss, outputs = self._replicated_epoch(trainer, data, plan, lrs, collect_outputs)
+            return self._result(loss, outputs, n)
         with tf.device(self._tf_device):
             if isinstance(data, ArrayData):
                 loss, outputs = self._fast_epoch(trainer, data, plan, lrs, collect_outputs)
             else:
                 loss, outputs = self._generic_epoch(trainer, data, plan, lrs,
                                                     collect_outputs)
+        return self._result(loss, outputs, n)
+
+    def _result(self, loss: float, outputs: Arrays | None, n: int) -> EpochResult:
         if outputs is None:
             return EpochResult(loss, None)
         return EpochResult(loss, self._unwrap(tuple(
@@ -179,6 +189,11 @@ class KerasModel:
         _export.export(self._net.model, path, format)
 
     # -- internals ---------------------------------------------------------------------
+    def _placement(self) -> Any:
+        """Where variables are made: the strategy's replicas, or the model's device."""
+        return (self._strategy.scope() if self._strategy is not None
+                else tf.device(self._tf_device))
+
     def _forward(self, xs: tuple[Any, ...], training: bool) -> ForwardResult:
         return self._net.forward(xs, training)
 
@@ -310,3 +325,45 @@ class KerasModel:
         outputs = (tuple(tf.concat([o[k] for o in outs], 0).numpy()
                          for k in range(len(self._output_shapes))) if collect else None)
         return float(total.numpy()) / len(plan.order), outputs
+
+    def _replicated_epoch(self, trainer: Trainer, data: SampleSource, plan: EpochPlan,
+                          lrs: npt.NDArray[np.float32], collect: bool
+                          ) -> tuple[float, Arrays | None]:
+        """The plan on the strategy's replicas: replica ``r`` trains on part ``r`` of every
+        global batch (``shard_batch``), with its loss share of the global mean. A batch
+        smaller than the replicas (the plan's last) goes whole to every replica, each with
+        ``1 / replicas`` of its loss: the summed gradients and the synchronized BatchNorm
+        statistics are then those of the batch, and no replica runs on zero rows (which
+        TensorFlow's convolution gradients do not support)."""
+        strategy = self._strategy
+        replicas = int(strategy.num_replicas_in_sync)
+        weights = self._sample_weights(data)
+        step = trainer.replica_step_fn(strategy, weights is not None)
+        losses: list[Any] = []
+        outs: list[tuple[Any, ...]] = []
+        for i, (idx, xb, yb) in enumerate(plan_batches(data, plan)):  # read ahead
+            size = len(idx)
+            columns = [np.asarray(a) for a in self._per_input(xb)] + list(self._targets(yb))
+            w = (np.zeros(size, np.float32) if weights is None
+                 else np.asarray(weights[idx], np.float32))
+            whole = size < replicas
+            fixed = (np.float32(1.0 / (size * replicas if whole else size)), lrs[i])
+
+            def part(ctx: Any, columns: list[Any] = columns, w: Any = w, size: int = size,
+                     whole: bool = whole, fixed: tuple[Any, ...] = fixed) -> tuple[Any, ...]:
+                rows = (slice(0, size) if whole
+                        else shard_batch(size, ctx.replica_id_in_sync_group, replicas))
+                return tuple(tf.convert_to_tensor(a) for a in
+                             (*fixed, w[rows], *(c[rows] for c in columns)))
+
+            loss, out = step(strategy.experimental_distribute_values_from_function(part))
+            losses.append(loss)
+            if collect:  # the replicas' parts, in replica order, are the batch's rows
+                local = strategy.experimental_local_results(out)[:1 if whole else None]
+                outs.append(tuple(tf.concat([r[k] for r in local], 0)
+                                  for k in range(len(self._output_shapes))))
+        total = sum(float(np.sum(strategy.experimental_local_results(loss_), dtype=np.float64))
+                    * len(b) for loss_, b in zip(losses, plan.batches(), strict=True))
+        outputs = (tuple(np.concatenate([o[k].numpy() for o in outs])
+                         for k in range(len(self._output_shapes))) if collect else None)
+        return total / len(plan.order), outputs

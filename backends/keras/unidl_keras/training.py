@@ -116,6 +116,7 @@ class Trainer:
         self._jit = jit_compile
         self._epoch_fns: dict[tuple[int, bool, bool], Compiled] = {}
         self._step_fns: dict[bool, Compiled] = {}
+        self._replica_fns: dict[bool, Any] = {}
 
     def _step(self, x: tuple[Any, ...], y: tuple[Any, ...], w: Any,
               lr: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -144,6 +145,42 @@ class Trainer:
                 else (lambda lr, *xy: step(xy[:n], xy[n:], None, lr)))
             fn = Compiled(body, self._jit, reduce_retracing=True)
             self._step_fns[weighted] = fn
+        return fn
+
+    def _replica_step(self, scale: Any, lr: Any, w: Any, x: tuple[Any, ...],
+                      y: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """One replica's part of a step on a global batch: its loss share (the sum of its
+        samples' weighted losses times ``scale``, 1 / the global batch size), gradients
+        summed over the replicas, then the same update on every replica's variables."""
+        with tf.GradientTape() as tape:
+            pres, outs = self._forward(x, True)
+            per_sample = self._objective.per_sample(y, pres, outs)
+            if w is not None:
+                per_sample = tf.cast(w, per_sample.dtype) * per_sample
+            loss = tf.reduce_sum(per_sample) * tf.cast(scale, per_sample.dtype)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                 for g, v in zip(tape.gradient(loss, self._variables), self._variables,
+                                 strict=True)]
+        context = tf.distribute.get_replica_context()
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        self.updater.apply(grads, lr)
+        return loss, outs
+
+    def replica_step_fn(self, strategy: Any, weighted: bool) -> Any:
+        """The compiled step of one global batch on ``strategy``'s replicas, called with
+        the per-replica values ``(scale, lr, w, *x, *y)`` (``w`` ignored unless
+        ``weighted``); returns the per-replica ``(loss share, outputs)``. Graph mode:
+        XLA does not compile the strategy's collectives."""
+        fn = self._replica_fns.get(weighted)
+        if fn is None:
+            step, n = self._replica_step, self._n_inputs
+
+            def replica(scale: Any, lr: Any, w: Any, *xy: Any) -> Any:
+                return step(scale, lr, w if weighted else None, xy[:n], xy[n:])
+
+            fn = tf.function(lambda values: strategy.run(replica, args=values),
+                             reduce_retracing=True)
+            self._replica_fns[weighted] = fn
         return fn
 
     def epoch_fn(self, batch_size: int, collect: bool, weighted: bool) -> Compiled:
