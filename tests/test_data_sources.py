@@ -10,6 +10,7 @@ that raise and streams that end early are errors that name what went wrong.
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -53,12 +54,13 @@ class Items:
 
 
 class BatchedItems(Items):
-    """... offering torch's batched fetch."""
+    """... offering torch's batched fetch (its calls counted across forked workers)."""
 
-    calls = 0
+    calls = multiprocessing.Value("i", 0)
 
     def __getitems__(self, indices: list[int]) -> list[tuple[Array, Any]]:
-        BatchedItems.calls += 1
+        with BatchedItems.calls.get_lock():
+            BatchedItems.calls.value += 1
         return [(self.x[i], int(self.y[i])) for i in indices]
 
 
@@ -83,12 +85,16 @@ def _same(a: unidl.Model, b: unidl.Model) -> None:
 def test_indexable_sources_follow_the_seeded_plan(backend: str, tmp_path: Path) -> None:
     ref = unidl.fit(SPEC, (X, Y), backend=backend, batch_size=16, validation_split=0.2, **FIT)
     xm, ym = _memmap(tmp_path, X, "x.npy"), _memmap(tmp_path, Y, "y.npy")
-    BatchedItems.calls = 0
-    for data in [(xm, ym), (xm, Y), Items(X, Y), BatchedItems(X, Y)]:
+    sources: list[tuple[object, dict[str, Any]]] = [((xm, ym), {}), ((xm, Y), {})]
+    sources += [(ds, {"use_multiprocessing": processes}) for ds in (Items(X, Y),
+                BatchedItems(X, Y)) for processes in (False, True)]
+    for data, readers in sources:
+        BatchedItems.calls.value = 0
         got = unidl.fit(SPEC, data, backend=backend, batch_size=16, validation_split=0.2,
-                        workers=2, **FIT)
+                        workers=2, **readers, **FIT)
         _same(ref, got)
-    assert BatchedItems.calls > 0
+        if isinstance(data, BatchedItems):  # a batched fetch per batch, in either reader
+            assert BatchedItems.calls.value >= 2 * len(X) * 0.8 // 16, readers
     model = unidl.fit(SPEC, Items(X, Y), backend=backend, batch_size=16, workers=0, **FIT)
     expected = model.evaluate((X, Y))
     for data in [(xm, ym), Items(X, Y), _batches()]:
@@ -220,13 +226,16 @@ class Changing(Items):
     ("dtype", r"data\[57\] item\[0\] has dtype float64 but the first had float32"),
     ("raise", r"data\[57\] failed: RuntimeError: disk on fire"),
 ])
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
 def test_a_dataset_item_that_changes_or_fails_is_named(backend: str, change: str,
-                                                       message: str) -> None:
+                                                       message: str, processes: bool) -> None:
     before = {t.name for t in threading.enumerate()}
     with pytest.raises(unidl.DataError, match=message):
-        unidl.fit(SPEC, Changing(57, change), backend=backend, batch_size=8, workers=3, **FIT)
+        unidl.fit(SPEC, Changing(57, change), backend=backend, batch_size=8, workers=3,
+                  use_multiprocessing=processes, **FIT)
     left = [t.name for t in threading.enumerate()
             if t.name not in before and t.name.startswith("unidl-")]
+    left += [p.name for p in multiprocessing.active_children()]
     assert left == []  # the workers are shut down
 
 

@@ -105,7 +105,7 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
         callbacks: Sequence[Any] = (), lr_schedule: Schedule | dict[str, Any] | None = None,
         class_weight: dict[int, float] | None = None, sample_weight: object = None,
         steps_per_epoch: int | None = None, workers: int | None = None,
-        devices: int | None = None) -> Model:
+        use_multiprocessing: bool | None = None, devices: int | None = None) -> Model:
     """Build ``spec`` on ``backend`` and train it; returns the trained :class:`Model`.
 
     Everything is validated before any training starts (spec, loss, optimizer, metric
@@ -114,7 +114,8 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
     ``fit(spec, x, y, ...)`` (Keras' form) is ``fit(spec, (x, y), ...)`` when ``x`` is an
     array or a dict/list of arrays. ``data`` may also be a memory map, a ``Dataset`` or a
     batch iterable (docs/data.md: ``batch_size`` 32 and ``shuffle`` True apply to
-    indexable data; ``steps_per_epoch`` to streams; ``workers`` to datasets).
+    indexable data; ``steps_per_epoch`` to streams; ``workers`` and
+    ``use_multiprocessing`` to datasets).
     ``devices=N`` trains data-parallel on N local workers (docs/distributed.md).
     """
     data = data_with_y(data, y, "unidl.fit(spec, {}, ...)")
@@ -126,7 +127,8 @@ def fit(spec: ModelSpec | dict[str, Any], data: object, y: object = None, *,
                      validation_data=validation_data, validation_split=validation_split,
                      shuffle=shuffle, verbose=verbose, callbacks=callbacks,
                      class_weight=class_weight, sample_weight=sample_weight,
-                     steps_per_epoch=steps_per_epoch, workers=workers, devices=devices)
+                     steps_per_epoch=steps_per_epoch, workers=workers,
+                     use_multiprocessing=use_multiprocessing, devices=devices)
 
 
 def load(path: str | Path, backend: BackendLike = None, *, device: str = "auto") -> Model:

@@ -35,6 +35,7 @@ from .data import (
 )
 from .data.lazy import lazy_length
 from .data.mapped import first_signature
+from .data.processes import use_processes
 from .errors import DataError, ShapeMismatchError, short
 from .heads import Head
 from .metrics import target_kind
@@ -300,14 +301,16 @@ def _lazy_leaves(value: object) -> bool:
 
 
 def as_source(data: object, spec: ModelSpec, heads: Sequence[Head], what: str = "data",
-              workers: int | None = None) -> DataSource:
+              workers: int | None = None, use_multiprocessing: bool | None = None
+              ) -> DataSource:
     """Validate training/evaluation data into one of the sources of ``unidl.data``:
     ``(x, y)`` arrays (``ArrayData``), with memory maps (``LazyData``), a map-style
     ``Dataset`` (``MappedData``) or a batch iterable (``StreamData``)."""
     if isinstance(data, (ArrayData, LazyData, MappedData, StreamData)):
         return data
     if not isinstance(data, (tuple, list, dict)) and isinstance(data, Dataset):
-        return _mapped(data, spec, heads, what, _workers(workers), True)
+        return _mapped(data, spec, heads, what, _workers(workers), True,
+                       processes=use_processes(use_multiprocessing))
 
     def prepare(xs: object, ys: object) -> tuple[Arrays, Arrays | None]:
         return as_x(xs, spec, f"{what} x"), as_y(ys, spec, heads, f"{what} y")
@@ -339,7 +342,8 @@ def as_inputs(x: object, spec: ModelSpec, what: str = "x") -> Arrays | DataSourc
     single = not isinstance(spec, Graph) or len(spec.input_names) == 1
     if not isinstance(x, (tuple, list, dict)) and isinstance(x, Dataset) \
             and not hasattr(x, "shape"):
-        return _mapped(x, spec, (), what, default_workers(), False, single)
+        return _mapped(x, spec, (), what, default_workers(), False, single,
+                       use_processes(None))
     if is_stream(x):
         return StreamData(x, prepare, what, targets=False, single_input=single)
     if _lazy_leaves(x):
@@ -351,7 +355,8 @@ def as_inputs(x: object, spec: ModelSpec, what: str = "x") -> Arrays | DataSourc
 
 
 def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str, workers: int,
-            targets: bool, single_input: bool = True) -> MappedData:
+            targets: bool, single_input: bool = True, processes: bool = False
+            ) -> MappedData:
     n = len(ds)
     if n == 0:
         raise DataError(f"{what} is an empty Dataset (len 0)")
@@ -370,8 +375,9 @@ def _mapped(ds: Dataset, spec: ModelSpec, heads: Sequence[Head], what: str, work
     x0, y0 = probe.split(first, 0)
     prepare(stack([x0]), stack([y0]) if targets else None)  # fail fast on shapes
     expected, fast = first_signature(first, targets, single_input)
-    return MappedData(ds, prepare, workers=workers, name=what, targets=targets,
-                      expected=expected, single_input=single_input, first_quick=fast)
+    return MappedData(ds, prepare, workers=workers, processes=processes, name=what,
+                      targets=targets, expected=expected, single_input=single_input,
+                      first_quick=fast)
 
 
 def split_validation(train: SampleSource, fraction: float

@@ -15,6 +15,7 @@ from ._calls import check_save_path, data_with_y
 from .backend import Backend, BackendModel, OutputLoss, TrainingSetup, Weights, check_weights
 from .capabilities import check_training, require_feature
 from .data import ArrayData, LazyData, MappedData, StreamData
+from .data.processes import use_processes
 from .distributed import Job, Rank, check_devices, check_launch, launcher_of, launcher_rank, on_rank
 from .errors import NotSupportedError, SpecError, UnidlError, short
 from .heads import Head, resolve_heads
@@ -192,7 +193,8 @@ class Model:
             verbose: int = 1, callbacks: Sequence[Any] = (),
             class_weight: dict[int, float] | None = None, sample_weight: object = None,
             initial_epoch: int | None = None, steps_per_epoch: int | None = None,
-            workers: int | None = None, devices: int | None = None) -> Model:
+            workers: int | None = None, use_multiprocessing: bool | None = None,
+            devices: int | None = None) -> Model:
         """Train for ``epochs`` more epochs; ``history`` grows by one entry per epoch.
 
         With ``initial_epoch`` (Keras semantics) training runs epochs ``initial_epoch`` to
@@ -206,8 +208,10 @@ class Model:
         ``DataLoader``, a ``tf.data`` pipeline, a generator); docs/data.md says which
         options apply to which (``batch_size`` defaults to 32 and ``shuffle`` to True for
         indexable data; a stream brings its own batches and order, and
-        ``steps_per_epoch`` batches make its epoch). ``workers``: threads reading a
-        dataset or memory map ahead of training (default: up to 4).
+        ``steps_per_epoch`` batches make its epoch). ``workers``: how many read a
+        dataset or memory map ahead of training (default: one per CPU, up to 4);
+        ``use_multiprocessing``: a dataset's readers are processes (default on Linux with
+        more than one CPU: they overlap ``__getitem__``'s Python with training) or threads.
 
         ``devices=N`` trains data-parallel on N local workers (the backend's engine, e.g.
         torch DDP) and brings the trained model back here; under a launcher such as
@@ -224,7 +228,7 @@ class Model:
                    "shuffle": shuffle, "verbose": verbose, "callbacks": callbacks,
                    "class_weight": class_weight, "sample_weight": sample_weight,
                    "initial_epoch": initial_epoch, "steps_per_epoch": steps_per_epoch,
-                   "workers": workers}
+                   "workers": workers, "use_multiprocessing": use_multiprocessing}
         if self._state is None or self._optimizer is None:
             raise SpecError("the model has no loss yet; call model.compile(loss=..., "
                             "optimizer=...) or pass loss= to unidl.fit", "loss")
@@ -245,6 +249,7 @@ class Model:
         if shuffle is not None and not isinstance(shuffle, bool):
             raise SpecError(f"must be True or False, got {short(shuffle)}", "shuffle")
         callbacks = check_callbacks(callbacks)
+        use_processes(use_multiprocessing)  # checked whatever the data, as the others
         if class_weight is not None and not isinstance(class_weight, dict):
             raise SpecError(f"must be a dict {{class index: weight}}, got "
                             f"{type(class_weight).__name__}", "class_weight")
@@ -255,7 +260,7 @@ class Model:
         train, val = training_sources(
             self.spec, self._state.heads, self.backend.capabilities, self.backend_name,
             data, validation_data, validation_split, class_weight, sample_weight,
-            batch_size, shuffle, steps_per_epoch, epochs, workers)
+            batch_size, shuffle, steps_per_epoch, epochs, workers, use_multiprocessing)
         _check_batch(self.spec, 32 if batch_size is None else batch_size, train)
         if launcher is not None and launched is None:
             assert world is not None

@@ -10,7 +10,7 @@ epoch exactly once, and ``batch_size`` stays the global batch.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .arrays import Arrays, SampleSource
+from .mapped import MappedData
 from .plan import EpochPlan, check_shard, shard_batch
 from .prefetch import read_ahead
+from .processes import read_in_processes
 from .stream import StreamData
 
 __all__ = ["Sharded", "Subset", "plan_batches", "shard"]
@@ -99,16 +101,43 @@ def shard(source: Any, rank: int, world_size: int) -> Any:
 def plan_batches(data: SampleSource, plan: EpochPlan, depth: int | None = None
                  ) -> Iterator[tuple[Indices, Arrays, Arrays | None]]:
     """``(indices, x, y)`` of every batch of ``plan`` read from ``data``, in order, read
-    ahead by ``data.workers`` threads when it has any (at most ``depth`` batches ahead,
-    default twice the workers). On a :class:`Sharded` source each
-    batch is this rank's part of the plan's batch (an empty part is skipped)."""
+    ahead by ``data.workers`` threads, or processes for a dataset that asks for them, when
+    it has any (at most ``depth`` batches ahead, default twice the workers). On a
+    :class:`Sharded` source each batch is this rank's part of the plan's batch (an empty
+    part is skipped)."""
     batches: Iterator[Indices] = plan.batches()
     if isinstance(data, Sharded):
         parts = (data.part(b) for b in plan.batches())
         batches = (p for p in parts if len(p))
+
+    in_processes = _read_by_processes(data)
+    if in_processes is not None:
+        mapped, translate = in_processes
+        tasks = ((b, [int(i) for i in translate(b)]) for b in batches)
+        return read_in_processes(mapped, tasks, mapped.workers, depth)
 
     def fetch(indices: Indices) -> tuple[Indices, Arrays, Arrays | None]:
         x, y = data.take(indices)
         return indices, x, y
 
     return read_ahead(fetch, batches, int(getattr(data, "workers", 0)), depth)
+
+
+def _read_by_processes(data: SampleSource
+                       ) -> tuple[MappedData, Callable[[Indices], Indices]] | None:
+    """The dataset under ``data``'s views (shards, subsets) when worker processes read it,
+    with the map from the view's indices to the dataset's; None otherwise."""
+    maps: list[Indices] = []
+    while isinstance(data, (Sharded, Subset)):
+        if isinstance(data, Subset):
+            maps.append(data.indices)
+        data = data.source
+    if not isinstance(data, MappedData) or not data.processes or data.workers <= 0:
+        return None
+
+    def translate(indices: Indices) -> Indices:
+        for inner in maps:  # outermost view first
+            indices = inner[np.asarray(indices, dtype=np.int64)]
+        return indices
+
+    return data, translate

@@ -4,7 +4,8 @@ A batch of the plan is read with one ``__getitems__(indices)`` call when the dat
 offers it (torch's batched fetch: a list of samples back), else one ``__getitem__`` per
 sample. Every sample is checked against the first one (same structure, shapes and
 dtypes), so an item that changes mid-epoch is named by its index, not found later as a
-confusing stacking or dtype error. ``workers`` threads read batches ahead of training.
+confusing stacking or dtype error. ``workers`` threads or processes read batches ahead of
+training.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from ..errors import DataError, short
@@ -33,13 +35,15 @@ class MappedData:
     ``targets``: items are ``(x, y)`` pairs (training, evaluation); when False an item is
     ``x``, or a tuple whose first entry is ``x`` (prediction). ``expected``: the signature
     every item must have (that of item 0); None checks each batch against its first item.
-    ``workers``: threads reading batches ahead (0: read in the training thread).
+    ``workers``: threads, or with ``processes`` worker processes, reading batches ahead
+    (0: read in the training thread; see :mod:`unidl.data.processes`).
     """
 
     dataset: Dataset
     prepare: Prepare
     sample_weight: Array | None = None
     workers: int = 0
+    processes: bool = False
     name: str = "data"
     targets: bool = True
     expected: Signature | None = None
@@ -88,12 +92,18 @@ class MappedData:
             return to_numpy_tree(item[0]), to_numpy_tree(item[1])
         return to_numpy_tree(inputs_of(item, self.single_input)), None
 
-    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
-        idx = [int(i) for i in indices]
+    def gather(self, indices: list[int]) -> tuple[Any, Any]:
+        """The items at ``indices`` checked against item 0 and stacked, before ``prepare``
+        (what a worker process computes: the user's code, and nothing that needs the
+        model)."""
+        items = self.items(indices)
+        simple = self._gather_simple(items)
+        if simple is not None:
+            return simple
         xs: list[Any] = []
         ys: list[Any] = []
         targets, expected, first = self.targets, self._quick, None
-        for i, item in zip(idx, self.items(idx), strict=True):
+        for i, item in zip(indices, items, strict=True):
             x, y = self.split(item, i)
             sig = quick((x, y) if targets else x)
             if expected is None:
@@ -107,10 +117,51 @@ class MappedData:
                                 "__getitem__)")
             xs.append(x)
             ys.append(y)
+        return stack(xs), (stack(ys) if targets else None)
+
+    def _gather_simple(self, items: list[Any]) -> tuple[Array, Array] | None:
+        """The common case in one cheap pass: every item an ``(array, array or Python
+        number)`` pair matching item 0. None when any item is not, and the general path
+        converts, checks and names it (this one only skips its per-leaf conversions)."""
+        expected = self._quick
+        if not (self.targets and isinstance(expected, tuple) and len(expected) == 2
+                and all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], np.dtype)
+                        for e in expected)):
+            return None
+        (shape_x, dtype_x), (shape_y, dtype_y) = expected
+        number = _PYTHON_NUMBER.get(dtype_y) if shape_y == () else None
+        xs: list[Array] = []
+        ys: list[Any] = []
+        for item in items:
+            if type(item) not in (tuple, list) or len(item) != 2:
+                return None
+            x, y = item
+            if type(x) is not np.ndarray or x.shape != shape_x or x.dtype != dtype_x:
+                return None
+            if type(y) is np.ndarray:
+                if y.shape != shape_y or y.dtype != dtype_y:
+                    return None
+            elif type(y) is not number:
+                return None
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.array(ys, dtype=dtype_y)
+
+    def finish(self, indices: list[int], stacked: tuple[Any, Any]
+               ) -> tuple[Arrays, Arrays | None]:
+        """``prepare`` of a :meth:`gather`-ed batch, its errors named by the items."""
         try:
-            return self.prepare(stack(xs), stack(ys) if self.targets else None)
+            return self.prepare(*stacked)
         except DataError as e:
-            raise type(e)(f"{self.name}, the batch of items {short(idx)}: {e}") from None
+            raise type(e)(f"{self.name}, the batch of items {short(indices)}: {e}") from None
+
+    def take(self, indices: Array) -> tuple[Arrays, Arrays | None]:
+        idx = [int(i) for i in indices]
+        return self.finish(idx, self.gather(idx))
+
+#: The dtype NumPy gives each Python number type (what ``to_numpy`` makes of a label).
+_PYTHON_NUMBER: dict[np.dtype[Any], type] = {np.asarray(kind(1)).dtype: kind
+                                             for kind in (bool, int, float)}
 
 
 def first_signature(item: Any, targets: bool, single_input: bool = True

@@ -57,11 +57,13 @@ def training_sources(spec: ModelSpec, heads: tuple[Head, ...], capabilities: Cap
                      backend_name: str, data: object, validation_data: object,
                      validation_split: float | None, class_weight: dict[int, float] | None,
                      sample_weight: object, batch_size: int | None, shuffle: bool | None,
-                     steps_per_epoch: int | None, epochs: int, workers: int | None
+                     steps_per_epoch: int | None, epochs: int, workers: int | None,
+                     use_multiprocessing: bool | None = None
                      ) -> tuple[SampleSource | StreamData, SampleSource | StreamData | None]:
     """The training and validation sources of a fit, each option checked against the kind
     of source it applies to (docs/data.md)."""
-    train: DataSource | SampleSource = as_source(data, spec, heads, "data", workers)
+    train: DataSource | SampleSource = as_source(data, spec, heads, "data", workers,
+                                                 use_multiprocessing)
     val: SampleSource | StreamData | None = None
     if isinstance(train, StreamData):
         _stream_options(train, batch_size, shuffle, validation_split, sample_weight,
@@ -74,7 +76,8 @@ def training_sources(spec: ModelSpec, heads: tuple[Head, ...], capabilities: Cap
         assert not isinstance(train, StreamData)
         train, val = split_validation(train, validation_split)
     elif validation_data is not None:
-        val = as_source(validation_data, spec, heads, "validation_data", workers)
+        val = as_source(validation_data, spec, heads, "validation_data", workers,
+                        use_multiprocessing)
         if isinstance(val, StreamData) and val.one_pass and epochs > 1:
             raise DataError("validation_data is a one-pass iterator (a generator), but it is "
                             f"read after each of the {epochs} epochs; pass a re-iterable or a "
