@@ -1,13 +1,16 @@
-"""Data-parallel scaling on torch: training samples/s of one process and of
-``fit(devices=N)`` workers (gloo on CPU, NCCL on CUDA) on the same model, data and global
-batch.
+"""Data-parallel scaling: training samples/s of one process and of ``fit(devices=N)`` on
+the same model, data and global batch: on torch N worker processes (gloo on CPU, NCCL on
+CUDA), on keras one process of N replicas (``tf.distribute.MirroredStrategy`` over N
+logical CPUs, or N GPUs).
 
 Each run trains ``--epochs`` epochs; the rate is taken between the end of the first epoch
 and the end of the last (rank 0 stamps the time), so neither starting the workers nor the
 first epoch's warm-up counts. One process uses every core (torch's default threads); each
-of N CPU workers uses cores/N threads.
+of N CPU workers uses cores/N threads (torch); the N keras replicas share TensorFlow's
+thread pools.
 
-Run once: ``python benchmarks/bench_distributed.py [--devices 1 2] [--samples 8192]``.
+Run once: ``python benchmarks/bench_distributed.py [--backend torch keras]
+[--devices 1 2] [--samples 8192]``.
 Prints a Markdown table.
 """
 
@@ -47,11 +50,11 @@ def spec() -> unidl.Sequential:
     ])
 
 
-def rate(devices: int, x: np.ndarray, y: np.ndarray, batch: int, epochs: int,
+def rate(backend: str, devices: int, x: np.ndarray, y: np.ndarray, batch: int, epochs: int,
          device: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         stamps = Path(tmp, "stamps")
-        unidl.fit(spec(), (x, y), backend="torch", device=device,
+        unidl.fit(spec(), (x, y), backend=backend, device=device,
                   loss="sparse_categorical_crossentropy", optimizer="adam", epochs=epochs,
                   batch_size=batch, seed=0, verbose=0, callbacks=[Stamp(str(stamps))],
                   devices=None if devices == 1 else devices)
@@ -61,6 +64,7 @@ def rate(devices: int, x: np.ndarray, y: np.ndarray, batch: int, epochs: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", nargs="+", default=["torch", "keras"])
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--samples", type=int, default=8192)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -70,15 +74,15 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.samples, 16, 16, 3)).astype(np.float32)
     y = rng.integers(0, 10, args.samples)
-    print(f"torch, {args.device}, {os.cpu_count()} cores, {args.samples} samples of "
-          f"16x16x3, global batch {args.batch_size}, Conv/BatchNorm/Dense, Adam\n")
-    print("| workers | samples/s | vs 1 |\n|---|---|---|")
-    base = None
-    for n in args.devices:
-        r = rate(n, x, y, args.batch_size, args.epochs, args.device)
-        base = base or r
-        print(f"| {n} | {r:,.0f} | {r / base:.2f}x |", flush=True)
-
+    print(f"{args.device}, {os.cpu_count()} cores, {args.samples} samples of 16x16x3, "
+          f"global batch {args.batch_size}, Conv/BatchNorm/Dense, Adam\n")
+    print("| backend | workers (replicas) | samples/s | vs 1 |\n|---|---|---|---|")
+    for backend in args.backend:
+        base = None
+        for n in args.devices:
+            r = rate(backend, n, x, y, args.batch_size, args.epochs, args.device)
+            base = base or r
+            print(f"| {backend} | {n} | {r:,.0f} | {r / base:.2f}x |", flush=True)
 
 if __name__ == "__main__":
     main()
