@@ -1,12 +1,11 @@
 """Reading ahead of the training step: ordered worker threads and a bounded queue.
 
-Threads, not processes: NumPy slicing, file reads and decoding release the GIL, the
-training step of every backend runs outside it, and threads need no pickling of the
-dataset (torch's ``DataLoader`` and Keras' ``PyDataset`` offer processes for pure-Python
-``__getitem__``; a user who needs them passes such a loader, which unidl consumes as a
-batch iterable). Batches always come out in plan order, whatever order workers finish in.
-A failure in a worker is raised in the consumer, at the batch it belongs to, after the
-other workers are stopped; nothing is left running when the consumer stops early.
+Threads serve memory maps and array-likes (NumPy slicing and file reads release the GIL)
+and datasets where worker processes are not used (:mod:`unidl.data.processes` reads
+datasets whose pure-Python ``__getitem__`` holds the GIL). Batches always come out in
+plan order, whatever order workers finish in. A failure in a worker is raised in the
+consumer, at the batch it belongs to, after the other workers are stopped; nothing is
+left running when the consumer stops early.
 """
 
 from __future__ import annotations
