@@ -11,9 +11,9 @@ they decide the same. A backend runs it through its engine (:class:`Launcher`).
 """
 
 from .callbacks import on_rank, writes
-from .contract import Launcher, launcher_of
+from .contract import PICKLING_ERRORS, Launcher, launcher_of, not_picklable
 from .ranks import Rank, check_devices, check_launch, launcher_rank
 from .worker import Job, run_worker
 
-__all__ = ["Job", "Launcher", "Rank", "check_devices", "check_launch", "launcher_of",
-           "launcher_rank", "on_rank", "run_worker", "writes"]
+__all__ = ["PICKLING_ERRORS", "Job", "Launcher", "Rank", "check_devices", "check_launch",
+           "launcher_of", "launcher_rank", "not_picklable", "on_rank", "run_worker", "writes"]

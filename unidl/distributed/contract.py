@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import NotSupportedError
+from ..errors import DistributedError, NotSupportedError
 from .ranks import Rank
 
-__all__ = ["Launcher", "launcher_of"]
+__all__ = ["PICKLING_ERRORS", "Launcher", "launcher_of", "not_picklable"]
+
+#: What starting a spawned worker raises when the job it is sent does not pickle.
+PICKLING_ERRORS = (pickle.PicklingError, AttributeError, TypeError)
+
+
+def not_picklable(error: BaseException) -> DistributedError:
+    """The error of a launcher whose job (model, data, callbacks) did not pickle."""
+    return DistributedError(
+        f"cannot send the model, data and callbacks to the workers ({error}); each must "
+        "pickle: define callbacks at module level and pass arrays or a dataset that "
+        "pickles")
 
 
 class Launcher(Protocol):

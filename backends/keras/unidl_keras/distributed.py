@@ -18,7 +18,6 @@ A launcher that starts one process per worker (``torchrun``) would need
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 import signal
 import traceback
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from unidl import DistributedError, NotSupportedError
-from unidl.distributed import Rank
+from unidl.distributed import PICKLING_ERRORS, Rank, not_picklable
 
 from ._runtime import tf
 
@@ -91,11 +90,8 @@ class KerasLauncher:
                                   name="unidl-keras-replicas", daemon=True)
         try:
             process.start()
-        except (pickle.PicklingError, AttributeError, TypeError) as e:
-            raise DistributedError(
-                f"cannot send the model, data and callbacks to the worker process ({e}); "
-                "each must pickle: define callbacks at module level and pass arrays or a "
-                "dataset that pickles") from None
+        except PICKLING_ERRORS as e:
+            raise not_picklable(e) from None
         finally:
             child.close()
         what = f"the keras worker process ({world_size} replicas, MirroredStrategy)"

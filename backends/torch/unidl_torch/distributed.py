@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import pickle
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from torch.multiprocessing.spawn import (
 
 from unidl import DistributedError
 from unidl.data import shard_batch
-from unidl.distributed import Rank
+from unidl.distributed import PICKLING_ERRORS, Rank, not_picklable
 
 __all__ = ["Group", "TorchLauncher"]
 
@@ -75,11 +74,8 @@ class TorchLauncher:
             context = start_processes(  # type: ignore[no-untyped-call]
                 _worker, args=(world_size, _free_port(), target, job), nprocs=world_size,
                 join=False, start_method="spawn")
-        except (pickle.PicklingError, AttributeError, TypeError) as e:
-            raise DistributedError(
-                f"cannot send the model, data and callbacks to the workers ({e}); each must "
-                "pickle: define callbacks at module level and pass arrays or a dataset "
-                "that pickles") from None
+        except PICKLING_ERRORS as e:
+            raise not_picklable(e) from None
         try:
             while not context.join(grace_period=1.0):
                 pass
