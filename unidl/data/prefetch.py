@@ -18,15 +18,22 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["default_workers", "read_ahead", "stream_ahead"]
+__all__ = ["available_cpus", "default_workers", "read_ahead", "stream_ahead"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the platform says, not the host's
+    count: a container or ``taskset`` gives fewer)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 def default_workers() -> int:
-    """Worker threads used when ``workers`` is not given: up to 4, one per CPU."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Readers used when ``workers`` is not given: one per available CPU, up to 4."""
+    return max(1, min(4, available_cpus()))
 
 
 def read_ahead(fetch: Callable[[T], R], items: Iterable[T], workers: int,

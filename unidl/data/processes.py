@@ -37,22 +37,16 @@ from typing import Any, TypeVar
 from ..errors import DataError, SpecError, short
 from .arrays import Arrays
 from .mapped import MappedData
+from .prefetch import available_cpus
 from .shared_slots import Slots
 
-__all__ = ["available_cpus", "read_in_processes", "start_method", "use_processes"]
+__all__ = ["read_in_processes", "start_method", "use_processes"]
 
 K = TypeVar("K")
 #: Seconds between a waiting worker's checks that its training process is still there.
 _WATCH_S = 1.0
 #: Seconds a worker gets to exit after being asked, before it is terminated.
 _JOIN_S = 2.0
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity where the platform says, not the host's
-    count: a container or ``taskset`` gives fewer)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def start_method() -> str:
